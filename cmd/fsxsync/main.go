@@ -1,0 +1,159 @@
+// Command fsxsync moves data between a POSIX tree (an FSx for Lustre mount, or any directory) and Amazon S3.
+//
+// The command layer only parses flags into options structs and calls the engine in package transfer; main maps the
+// outcome to the documented exit codes in one place (exitCode).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fsxsync/fsxsync/transfer"
+)
+
+// version and commit are set by the Makefile with -ldflags.
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+// Exit codes. Scripts and Slurm job steps depend on these; they are documented in --help and README.md.
+const (
+	exitOK          = 0   // everything transferred (or was already up to date)
+	exitSomeFailed  = 1   // some files failed; the others were transferred; the report lists the failures
+	exitUsage       = 2   // usage or bad input: unknown flag, malformed URL, missing source, no such bucket
+	exitDenied      = 3   // S3 denied a permission the transfer needs
+	exitNoCreds     = 4   // no usable credentials or identity
+	exitIncomplete  = 75  // stopped early by a signal; nothing partial was left; safe to rerun
+	exitInterrupted = 130 // interrupted from the terminal (SIGINT)
+)
+
+const exitCodeHelp = `EXIT CODES:
+   0    all done: everything transferred or already up to date
+   1    some files failed (the others were transferred; --report lists the failures)
+   2    usage or bad input: unknown flag, malformed URL, missing source, no such bucket
+   3    access denied: S3 refused a permission the transfer needs
+   4    no usable credentials (none found, expired, or invalid)
+   75   stopped early by SIGTERM; nothing partial was left; safe to rerun
+   130  interrupted (SIGINT)
+`
+
+// errSomeFailed is returned by a command whose run finished with per-file failures.
+var errSomeFailed = errors.New("some files failed")
+
+func main() {
+	os.Exit(realMain(os.Args))
+}
+
+// realMain runs the CLI and returns its exit code; main is the only caller of os.Exit.
+func realMain(args []string) int {
+	// SIGINT and SIGTERM cancel the context: workers stop, temp files are removed, and nothing partial is left
+	// under a final name.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := newApp()
+	err := app.RunContext(ctx, permuteArgs(app, args))
+	code := exitCode(ctx, err)
+	if err != nil && !errors.Is(err, errSomeFailed) {
+		fmt.Fprintf(os.Stderr, "fsxsync: %v\n", err)
+	}
+	return code
+}
+
+// exitCode is the one place errors become exit codes.
+func exitCode(ctx context.Context, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	if ctx.Err() != nil {
+		return exitInterrupted
+	}
+	var usage *transfer.UsageError
+	switch code := transfer.ErrorCode(err); {
+	case errors.Is(err, errSomeFailed):
+		return exitSomeFailed
+	case errors.As(err, &usage), code == "NoSuchBucket":
+		return exitUsage
+	case code == "AccessDenied" || code == "AllAccessDisabled":
+		return exitDenied
+	case code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "ExpiredToken" ||
+		code == "InvalidToken" || code == "TokenRefreshRequired" || isNoCredentials(err):
+		return exitNoCreds
+	}
+	return exitSomeFailed
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:    "fsxsync",
+		Usage:   "move data between an FSx for Lustre (or any POSIX) tree and Amazon S3, fast and safely",
+		Version: version + " (" + commit + ")",
+		Description: "fsxsync copies and syncs a local tree and an S3 prefix in either direction, in parallel and in\n" +
+			"multipart, keeping POSIX metadata in the format FSx for Lustre data repositories use.\n\n" + exitCodeHelp,
+		Commands:             []*cli.Command{cpCommand(), syncCommand()},
+		EnableBashCompletion: true,
+		Suggest:              true,
+		// Errors are printed and mapped to exit codes by main, never by the cli package (which would os.Exit).
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   usageError,
+	}
+}
+
+// usageError turns a flag-parsing failure into one line and exit code 2, instead of the cli package's full help.
+func usageError(c *cli.Context, err error, _ bool) error {
+	return transfer.Usagef("%v (see fsxsync %s --help)", err, c.Command.Name)
+}
+
+// permuteArgs moves a command's flags in front of its positional arguments, so that "sync SRC DST --delete" works as
+// it does with aws-cli: the cli package stops parsing flags at the first positional argument. A "--" ends the flags.
+func permuteArgs(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	var cmd *cli.Command
+	i := 1
+	for ; i < len(args); i++ {
+		if !strings.HasPrefix(args[i], "-") {
+			cmd = app.Command(args[i])
+			break
+		}
+	}
+	if cmd == nil {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue[n] = !isBool
+		}
+	}
+	out := append([]string{}, args[:i+1]...)
+	var positional []string
+	rest := args[i+1:]
+	for j := 0; j < len(rest); j++ {
+		a := rest[j]
+		switch {
+		case a == "--":
+			positional = append(positional, rest[j:]...)
+			j = len(rest)
+		case strings.HasPrefix(a, "-") && a != "-":
+			out = append(out, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && takesValue[name] && j+1 < len(rest) {
+				j++
+				out = append(out, rest[j])
+			}
+		default:
+			positional = append(positional, a)
+		}
+	}
+	return append(out, positional...)
+}

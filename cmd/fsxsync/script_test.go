@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/fsxsync/fsxsync/internal/s3test"
+)
+
+// The CLI end-to-end tests are scripts in testdata/script, run by testscript against a real versitygw: the test
+// binary doubles as the fsxsync command, so each script calls the real main.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){"fsxsync": main})
+}
+
+func TestScripts(t *testing.T) {
+	srv, err := s3test.Start()
+	if err != nil {
+		t.Fatalf("the CLI tests need versitygw: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			bucket := srv.NewBucket(env.T().(testing.TB))
+			env.Setenv("BUCKET", bucket)
+			env.Setenv("HOME", env.WorkDir)
+			env.Setenv("FSXSYNC_STATE_DIR", filepath.Join(env.WorkDir, ".state"))
+			for _, kv := range srv.Env() {
+				k, v, _ := strings.Cut(kv, "=")
+				env.Setenv(k, v)
+			}
+			env.Values["client"] = srv.Client()
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"mkfile":   cmdMkfile,
+			"s3ls":     cmdS3ls,
+			"treediff": cmdTreediff,
+			"settime":  cmdSettime,
+			"exitcode": cmdExitcode,
+		},
+	})
+}
+
+// mkfile PATH SIZE writes SIZE random bytes (sizes like 12MiB allowed).
+func cmdMkfile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: mkfile PATH SIZE")
+	}
+	n := int64(0)
+	if args[1] != "0" {
+		var err error
+		if n, err = parseSize(args[1]); err != nil {
+			ts.Fatalf("mkfile: %v", err)
+		}
+	}
+	b := make([]byte, n)
+	rand.Read(b)
+	p := ts.MkAbs(args[0])
+	ts.Check(os.MkdirAll(filepath.Dir(p), 0o755))
+	ts.Check(os.WriteFile(p, b, 0o644))
+}
+
+// exitcode N PROG ARGS... runs a program and fails unless it exits with code N; its output goes to the script's
+// stdout and stderr like exec's.
+func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: exitcode N PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	path := lookPath(ts.Getenv("PATH"), args[1])
+	cmd := exec.Command(path, args[2:]...)
+	cmd.Dir = ts.MkAbs(".")
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "BUCKET", "FSXSYNC_STATE_DIR", "AWS_ENDPOINT_URL",
+		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_EC2_METADATA_DISABLED", "AWS_CONFIG_FILE",
+		"AWS_SHARED_CREDENTIALS_FILE", "TESTSCRIPT_COMMAND"} {
+		if v := ts.Getenv(k); v != "" {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	cmd.Stdout, cmd.Stderr = ts.Stdout(), ts.Stderr()
+	err = cmd.Run()
+	got := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		got = ee.ExitCode()
+	} else if err != nil {
+		ts.Fatalf("exitcode: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
+	}
+}
+
+func lookPath(pathEnv, name string) string {
+	for _, dir := range filepath.SplitList(pathEnv) {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+	}
+	return name
+}
+
+// settime PATH UNIXSECONDS sets a file's mtime.
+func cmdSettime(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: settime PATH UNIXSECONDS")
+	}
+	sec, err := strconv.ParseInt(args[1], 10, 64)
+	ts.Check(err)
+	ts.Check(os.Chtimes(ts.MkAbs(args[0]), time.Unix(sec, 0), time.Unix(sec, 0)))
+}
+
+// s3ls PREFIX prints the keys under PREFIX in $BUCKET, one per line, with sizes.
+func cmdS3ls(ts *testscript.TestScript, neg bool, args []string) {
+	c := ts.Value("client").(*s3.Client)
+	prefix := ""
+	if len(args) > 0 {
+		prefix = args[0]
+	}
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(ts.Getenv("BUCKET")), Prefix: aws.String(prefix)})
+	var out bytes.Buffer
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		ts.Check(err)
+		for _, o := range page.Contents {
+			fmt.Fprintf(&out, "%s %d\n", aws.ToString(o.Key), aws.ToInt64(o.Size))
+		}
+	}
+	ts.Stdout().Write(out.Bytes())
+}
+
+// treediff A B fails unless two trees hold the same names, types, permissions, sizes, mtimes and bytes.
+func cmdTreediff(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: treediff A B")
+	}
+	a, b := describeTree(ts, ts.MkAbs(args[0])), describeTree(ts, ts.MkAbs(args[1]))
+	var diffs []string
+	for k, v := range a {
+		if b[k] != v {
+			diffs = append(diffs, fmt.Sprintf("%s: %q vs %q", k, v, b[k]))
+		}
+	}
+	for k, v := range b {
+		if _, ok := a[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s: missing vs %q", k, v))
+		}
+	}
+	sort.Strings(diffs)
+	if len(diffs) > 0 && !neg {
+		ts.Fatalf("trees differ:\n%s", strings.Join(diffs, "\n"))
+	}
+	if len(diffs) == 0 && neg {
+		ts.Fatalf("trees are the same")
+	}
+}
+
+func describeTree(ts *testscript.TestScript, root string) map[string]string {
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == root {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		desc := fi.Mode().String()
+		if fi.Mode().IsRegular() {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			desc += fmt.Sprintf(" size=%d mtime=%d data=%x", fi.Size(), fi.ModTime().UnixNano(), hashBytes(data))
+		}
+		out[filepath.ToSlash(rel)] = desc
+		return nil
+	})
+	ts.Check(err)
+	return out
+}
+
+func hashBytes(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}

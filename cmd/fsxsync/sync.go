@@ -1,0 +1,57 @@
+package main
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/fsxsync/fsxsync/transfer"
+)
+
+func syncCommand() *cli.Command {
+	rules := &ruleList{}
+	flags := append([]cli.Flag{
+		&cli.BoolFlag{Name: "delete", Usage: "delete files at the destination that the source does not have (never outside the destination prefix or directory)"},
+		&cli.BoolFlag{Name: "size-only", Usage: "compare sizes only, not modification times"},
+		&cli.BoolFlag{Name: "exact-timestamps", Usage: "transfer when modification times differ at all, not only when the source is newer"},
+	}, transferFlags(rules)...)
+	return &cli.Command{
+		Name:      "sync",
+		Usage:     "make DST like SRC: transfer what differs, skip the rest",
+		ArgsUsage: "SRC DST",
+		Description: `One of SRC and DST is a local directory, the other s3://bucket[/prefix]. A file is transferred when
+it is missing at the destination, when its size differs, or when the source is newer (the object's mtime is the POSIX
+mtime fsxsync or FSx stored in its metadata, else its LastModified). A second sync of an unchanged tree transfers
+nothing, in either direction.
+
+EXAMPLES:
+   # Stage results out at the end of an sbatch job
+   fsxsync sync /fsx/$USER/run42/out s3://my-bucket/results/run42
+
+   # See what a mirror with deletes would do, without changing anything
+   fsxsync sync --delete --dry-run s3://my-bucket/inputs /fsx/$USER/inputs
+
+   # Only the checkpoints, not the logs
+   fsxsync sync --exclude '*' --include 'ckpt/**' /fsx/$USER/run42 s3://my-bucket/run42
+
+` + exitCodeHelp,
+		Flags:        flags,
+		OnUsageError: usageError,
+		Action: func(c *cli.Context) error {
+			o, err := parseTransferOptions(c, rules)
+			if err != nil {
+				return err
+			}
+			o.recursive = true
+			o.delete = c.Bool("delete")
+			compare := transfer.CompareNewer
+			switch {
+			case c.Bool("size-only") && c.Bool("exact-timestamps"):
+				return transfer.Usagef("--size-only and --exact-timestamps contradict each other; give one")
+			case c.Bool("size-only"):
+				compare = transfer.CompareSize
+			case c.Bool("exact-timestamps"):
+				compare = transfer.CompareExact
+			}
+			return runTransfer(c.Context, o, compare)
+		},
+	}
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fsxsync/fsxsync/transfer"
+)
+
+// transferOptions are the flags shared by cp and sync, parsed.
+type transferOptions struct {
+	src, dst        string
+	recursive       bool
+	compare         transfer.CompareMode
+	delete          bool
+	dryRun          bool
+	rules           []transfer.Rule
+	concurrency     int
+	partSize        int64
+	partConcurrency int
+	endpoint        string
+	region          string
+	profile         string
+	stateDir        string
+	reportPath      string
+	stdout, stderr  io.Writer
+}
+
+// networkFlags are the aws-cli-compatible connection flags.
+func networkFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "endpoint-url", Usage: "S3 endpoint URL (a gateway or a local server); implies path-style addressing", EnvVars: []string{"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}},
+		&cli.StringFlag{Name: "region", Usage: "AWS region of the bucket", EnvVars: []string{"AWS_REGION", "AWS_DEFAULT_REGION"}},
+		&cli.StringFlag{Name: "profile", Usage: "shared config profile", EnvVars: []string{"AWS_PROFILE"}},
+	}
+}
+
+// transferFlags are the flags of every transfer command.
+func transferFlags(rules *ruleList) []cli.Flag {
+	flags := []cli.Flag{
+		&cli.BoolFlag{Name: "dry-run", Aliases: []string{"dryrun"}, Usage: "print what would be transferred or deleted, change nothing"},
+		&cli.GenericFlag{Name: "exclude", Value: ruleFlag{list: rules}, Usage: "leave out keys matching `PATTERN` (*, ?, **; evaluated in order with --include, last match wins; repeatable)"},
+		&cli.GenericFlag{Name: "include", Value: ruleFlag{list: rules, include: true}, Usage: "take keys matching `PATTERN` back in after an --exclude (repeatable)"},
+		&cli.IntFlag{Name: "concurrency", Value: transfer.DefaultConcurrency, Usage: "files in flight at once"},
+		&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "multipart part size (grows automatically so no object needs over 10,000 parts)"},
+		&cli.IntFlag{Name: "part-concurrency", Value: transfer.DefaultPartConcurrency, Usage: "parts in flight per large file"},
+		&cli.StringFlag{Name: "report", Usage: "write a JSON report (counts, failed files and reasons) to `FILE`"},
+		&cli.StringFlag{Name: "state-dir", Usage: "where to keep the sync state that spares a no-op sync one HEAD request per object; \"none\" disables it (default: the user cache directory)", EnvVars: []string{"FSXSYNC_STATE_DIR"}},
+	}
+	return append(flags, networkFlags()...)
+}
+
+// parseTransferOptions reads the shared flags; args must be SRC DST.
+func parseTransferOptions(c *cli.Context, rules *ruleList) (transferOptions, error) {
+	if c.NArg() != 2 {
+		return transferOptions{}, transfer.Usagef("%s needs exactly two arguments, SRC and DST (got %d); see fsxsync %s --help", c.Command.Name, c.NArg(), c.Command.Name)
+	}
+	o := transferOptions{
+		src: c.Args().Get(0), dst: c.Args().Get(1),
+		dryRun: c.Bool("dry-run"), concurrency: c.Int("concurrency"), partConcurrency: c.Int("part-concurrency"),
+		endpoint: c.String("endpoint-url"), region: c.String("region"), profile: c.String("profile"),
+		reportPath: c.String("report"), stateDir: c.String("state-dir"),
+		stdout: c.App.Writer, stderr: c.App.ErrWriter,
+	}
+	if o.concurrency < 1 || o.concurrency > 4096 {
+		return o, transfer.Usagef("--concurrency %d: give a number from 1 to 4096", o.concurrency)
+	}
+	if o.partConcurrency < 1 || o.partConcurrency > 256 {
+		return o, transfer.Usagef("--part-concurrency %d: give a number from 1 to 256", o.partConcurrency)
+	}
+	ps, err := parseSize(c.String("part-size"))
+	if err != nil {
+		return o, transfer.Usagef("--part-size: %v", err)
+	}
+	if ps < 5<<20 || ps > 5<<30 {
+		return o, transfer.Usagef("--part-size %s: S3 parts are 5 MiB to 5 GiB", c.String("part-size"))
+	}
+	o.partSize = ps
+	o.rules = rules.rules
+	if o.stateDir == "" {
+		if d, err := os.UserCacheDir(); err == nil {
+			o.stateDir = filepath.Join(d, "fsxsync", "state")
+		}
+	}
+	if o.stateDir == "none" {
+		o.stateDir = ""
+	}
+	if o.stdout == nil {
+		o.stdout = os.Stdout
+	}
+	if o.stderr == nil {
+		o.stderr = os.Stderr
+	}
+	return o, nil
+}
+
+// ruleList collects --include and --exclude in the order they were given: both flags append to the same list,
+// because the order decides (the last matching rule wins).
+type ruleList struct{ rules []transfer.Rule }
+
+// ruleFlag is one of the two flags writing into a ruleList.
+type ruleFlag struct {
+	list    *ruleList
+	include bool
+}
+
+func (f ruleFlag) Set(v string) error {
+	f.list.rules = append(f.list.rules, transfer.Rule{Include: f.include, Pattern: v})
+	return nil
+}
+
+func (f ruleFlag) String() string { return "" }
+
+// parseSize reads "16MiB", "8MB", "5242880".
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size (write e.g. 16MiB)", s)
+	}
+	return n * mult, nil
+}
+
+// runTransfer builds the engine's options and S3 store, runs, prints the summary and writes the report.
+func runTransfer(ctx context.Context, o transferOptions, compare transfer.CompareMode) error {
+	src, err := transfer.ParseLocation(o.src)
+	if err != nil {
+		return err
+	}
+	dst, err := transfer.ParseLocation(o.dst)
+	if err != nil {
+		return err
+	}
+	dir, err := transfer.DirectionOf(src, dst)
+	if err != nil {
+		return err
+	}
+	filter, err := transfer.NewFilter(o.rules)
+	if err != nil {
+		return err
+	}
+	remote := dst
+	local := src.Local
+	if dir == transfer.Download {
+		remote, local = src, dst.Local
+	}
+	clientOpts := transfer.ClientOptions{Endpoint: o.endpoint, Region: o.region, Profile: o.profile,
+		MaxConns: o.concurrency * o.partConcurrency}
+	cfg, err := transfer.LoadConfig(ctx, clientOpts)
+	if err != nil {
+		return err
+	}
+	store := transfer.NewS3Store(transfer.NewS3Client(cfg, clientOpts), remote.Bucket,
+		transfer.StoreOptions{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
+	statePath := ""
+	if o.stateDir != "" && o.recursive {
+		statePath = transfer.StatePath(o.stateDir, o.endpoint, remote.Bucket, remote.DirPrefix(), local)
+	}
+	rep, runErr := transfer.Run(ctx, store, transfer.Options{
+		Src: src, Dst: dst, Recursive: o.recursive, Compare: compare, Delete: o.delete, DryRun: o.dryRun,
+		Filter: filter, Concurrency: o.concurrency, PartSize: o.partSize, StatePath: statePath,
+		Out: o.stdout, Log: o.stderr,
+	})
+	var usage *transfer.UsageError
+	if rep != nil && !errors.As(runErr, &usage) {
+		fmt.Fprintln(o.stdout, rep.Summary())
+		if o.reportPath != "" {
+			if err := rep.WriteJSON(o.reportPath); err != nil && runErr == nil {
+				runErr = err
+			}
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if rep.Failed.Files > 0 {
+		return errSomeFailed
+	}
+	return nil
+}
+
+// isNoCredentials recognises the SDK's failure to find any credentials, which has no error type of its own.
+func isNoCredentials(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "get credentials") || strings.Contains(s, "failed to refresh cached credentials") ||
+		strings.Contains(s, "no EC2 IMDS role found")
+}

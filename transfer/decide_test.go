@@ -1,0 +1,77 @@
+package transfer
+
+import (
+	"testing"
+	"time"
+)
+
+func TestDecide(t *testing.T) {
+	t0 := time.Unix(1595002920, 123456789)
+	file := func(size int64, mt time.Time) *Entry {
+		return &Entry{Key: "f", Size: size, Mtime: mt, MtimeKnown: true}
+	}
+	unknown := &Entry{Key: "f", Size: 10, Mtime: t0.Add(time.Hour)} // an object straight from a listing
+	emptyDir := &Entry{Key: "d/", Empty: true, MtimeKnown: true}
+	fullDir := &Entry{Key: "d/", MtimeKnown: true}
+	tests := []struct {
+		name     string
+		src, dst *Entry
+		mode     CompareMode
+		del      bool
+		want     Action
+	}{
+		{"missing at destination", file(10, t0), nil, CompareNewer, false, ActionCopy},
+		{"only at destination", nil, file(10, t0), CompareNewer, false, ActionSkip},
+		{"only at destination, --delete", nil, file(10, t0), CompareNewer, true, ActionDelete},
+		{"identical", file(10, t0), file(10, t0), CompareNewer, false, ActionSkip},
+		{"identical, --delete", file(10, t0), file(10, t0), CompareNewer, true, ActionSkip},
+		{"size differs", file(11, t0), file(10, t0), CompareNewer, false, ActionCopy},
+		{"size differs, dest newer", file(11, t0), file(10, t0.Add(time.Hour)), CompareNewer, false, ActionCopy},
+		{"source newer", file(10, t0.Add(time.Second)), file(10, t0), CompareNewer, false, ActionCopy},
+		{"source 1ns newer", file(10, t0.Add(1)), file(10, t0), CompareNewer, false, ActionCopy},
+		{"destination newer", file(10, t0), file(10, t0.Add(time.Second)), CompareNewer, false, ActionSkip},
+		{"destination newer, exact", file(10, t0), file(10, t0.Add(time.Second)), CompareExact, false, ActionCopy},
+		{"identical, exact", file(10, t0), file(10, t0), CompareExact, false, ActionSkip},
+		{"size only, times differ", file(10, t0), file(10, t0.Add(time.Hour)), CompareSize, false, ActionSkip},
+		{"size only, sizes differ", file(10, t0), file(9, t0), CompareSize, false, ActionCopy},
+		{"cp copies identical files", file(10, t0), file(10, t0), CompareAlways, false, ActionCopy},
+		{"object mtime unknown", file(10, t0), unknown, CompareNewer, false, ActionNeedMtime},
+		{"object mtime unknown, size differs", file(9, t0), unknown, CompareNewer, false, ActionCopy},
+		{"object mtime unknown, size only", file(10, t0), unknown, CompareSize, false, ActionSkip},
+		{"seconds-only file system vs ns metadata", file(10, t0.Truncate(time.Second)), file(10, t0), CompareExact, false, ActionSkip},
+		{"seconds-only, source a second newer", file(10, t0.Truncate(time.Second).Add(time.Second)), file(10, t0), CompareNewer, false, ActionCopy},
+		{"empty directory missing", emptyDir, nil, CompareNewer, false, ActionCopy},
+		{"non-empty directory needs no marker", fullDir, nil, CompareNewer, false, ActionSkip},
+		{"directory on both sides", emptyDir, emptyDir, CompareAlways, false, ActionSkip},
+		{"directory only at destination, --delete", nil, emptyDir, CompareNewer, true, ActionDelete},
+		{"nothing", nil, nil, CompareNewer, true, ActionSkip},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Decide(tt.src, tt.dst, tt.mode, tt.del); got != tt.want {
+				t.Errorf("Decide = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSameTime(t *testing.T) {
+	base := time.Unix(1595002920, 0)
+	tests := []struct {
+		a, b time.Time
+		want bool
+	}{
+		{base, base, true},
+		{base.Add(123456789), base.Add(123456789), true},
+		{base.Add(123456789), base, true},                // seconds-only side
+		{base.Add(123000000), base.Add(123456789), true}, // milliseconds-only side
+		{base.Add(124000000), base.Add(123456789), false},
+		{base.Add(123456789), base.Add(123456788), false},
+		{base.Add(time.Second), base, false},
+	}
+	for _, tt := range tests {
+		if got := SameTime(tt.a, tt.b); got != tt.want {
+			t.Errorf("SameTime(%v, %v) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}

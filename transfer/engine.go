@@ -1,0 +1,418 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Options describe one transfer. The CLI fills them from flags; the engine never reads flags or the environment.
+type Options struct {
+	Src, Dst Location
+	// Recursive transfers a whole tree or prefix (sync always is); otherwise the source is a single file or object.
+	Recursive bool
+	Compare   CompareMode
+	Delete    bool
+	DryRun    bool
+	Filter    *Filter
+	// Concurrency is the number of files in flight.
+	Concurrency int
+	// PartSize is the requested multipart part size (grown automatically for objects over 10,000 parts).
+	PartSize int64
+	// StatePath is the sync state file (see state.go); empty disables it.
+	StatePath string
+	// Out receives one line per planned action in a dry run.
+	Out io.Writer
+	// Log receives one line per failed file as it happens, and warnings.
+	Log io.Writer
+}
+
+// DefaultConcurrency is the number of files in flight by default; see README "Tuning" for the measurements.
+const DefaultConcurrency = 32
+
+// ObjectStore is the S3 side as the engine uses it. *S3Store implements it; tests may substitute a fake.
+type ObjectStore interface {
+	Bucket() string
+	List(ctx context.Context, prefix string, fn func([]ObjectInfo) error) error
+	Head(ctx context.Context, key string) (ObjectInfo, error)
+	Upload(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string, partSize int64) (string, error)
+	Download(ctx context.Context, key string, w io.WriterAt) (ObjectInfo, error)
+	PutSmall(ctx context.Context, key string, body []byte, meta map[string]string) (string, error)
+	GetSmall(ctx context.Context, key string, limit int64) ([]byte, ObjectInfo, error)
+	Delete(ctx context.Context, key string) error
+}
+
+// Direction of a transfer.
+type Direction int
+
+// The two directions.
+const (
+	Upload Direction = iota
+	Download
+)
+
+// DirectionOf checks that exactly one side is S3 and says which way data flows.
+func DirectionOf(src, dst Location) (Direction, error) {
+	switch {
+	case src.IsS3() && dst.IsS3():
+		return 0, Usagef("both sides are S3 (%s, %s): one side must be a local path", src, dst)
+	case !src.IsS3() && !dst.IsS3():
+		return 0, Usagef("both sides are local (%s, %s): one side must be s3://bucket/prefix", src, dst)
+	case src.IsS3():
+		return Download, nil
+	}
+	return Upload, nil
+}
+
+// item is one key flowing from the merge to a worker and on to the report.
+type item struct {
+	seq      int
+	key      string // relative key (tree mode) or the source's base name (single mode)
+	src, dst *Entry
+	action   Action
+	// localPath and objectKey are where this item lives on each side.
+	localPath string
+	objectKey string
+	// err is set when the item cannot be transferred at all (unsafe key, conflict).
+	err error
+}
+
+// result is what happened to one item.
+type result struct {
+	it      *item
+	action  Action // the action actually taken (ActionNeedMtime resolves to copy or skip)
+	bytes   int64
+	err     error
+	op      string
+	state   *stateRecord // what we now know about the object, for the state file
+	dirDone string       // a local directory to remove after the run (download --delete)
+}
+
+// Run performs one cp or sync and returns its report. Per-file failures are in the report; the returned error is
+// fatal (the run stopped early: access denied, no such bucket, bad credentials, cancelled).
+func Run(ctx context.Context, store ObjectStore, o Options) (*Report, error) {
+	dir, err := DirectionOf(o.Src, o.Dst)
+	if err != nil {
+		return nil, err
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	rep := newReport(o)
+	e := &engine{store: store, o: o, dir: dir, rep: rep}
+	if o.Recursive {
+		err = e.runTree(ctx)
+	} else {
+		err = e.runSingle(ctx)
+	}
+	rep.finish(err)
+	return rep, err
+}
+
+type engine struct {
+	store ObjectStore
+	o     Options
+	dir   Direction
+	rep   *Report
+	dirs  dirCache
+}
+
+// localRoot and prefix are the two roots in tree mode.
+func (e *engine) localRoot() string {
+	if e.dir == Upload {
+		return e.o.Src.Local
+	}
+	return e.o.Dst.Local
+}
+
+func (e *engine) prefix() string {
+	if e.dir == Upload {
+		return e.o.Dst.DirPrefix()
+	}
+	return e.o.Src.DirPrefix()
+}
+
+// runTree is the pipeline: list both sides as sorted streams, merge and decide, transfer with bounded
+// concurrency, collect results in a report.
+func (e *engine) runTree(ctx context.Context) error {
+	root := e.localRoot()
+	if e.dir == Upload {
+		fi, err := os.Stat(root)
+		if err != nil {
+			return Usagef("source %s: %v", root, errors.Unwrap(err))
+		}
+		if !fi.IsDir() {
+			return Usagef("source %s is a file, not a directory: drop --recursive/-r (cp) or use cp for a single file", root)
+		}
+	} else if fi, err := os.Stat(root); err == nil && !fi.IsDir() {
+		return Usagef("destination %s is a file, not a directory", root)
+	}
+
+	state, err := openState(e.o.StatePath)
+	if err != nil {
+		return err
+	}
+	defer state.Close()
+
+	g, gctx := errgroup.WithContext(ctx)
+	local := make(chan []Entry, 4)
+	remote := make(chan []Entry, 4)
+	g.Go(func() error { return listLocal(gctx, root, e.o.Filter, local) })
+	g.Go(func() error { return listS3(gctx, e.store, e.prefix(), e.o.Filter, state, remote) })
+
+	var srcCh, dstCh <-chan []Entry = local, remote
+	if e.dir == Download {
+		srcCh, dstCh = remote, local
+	}
+
+	results := make(chan result, 256)
+	newState := newStateWriter(e.o.StatePath)
+	var collectWG sync.WaitGroup
+	collectWG.Add(1)
+	var rmdirs []string
+	go func() {
+		defer collectWG.Done()
+		for r := range results {
+			e.rep.add(r, e.o.Log)
+			newState.add(r.it.seq, r.state)
+			if r.dirDone != "" {
+				rmdirs = append(rmdirs, r.dirDone)
+			}
+		}
+	}()
+
+	workers, wctx := errgroup.WithContext(gctx)
+	workers.SetLimit(e.o.Concurrency)
+	mergeErr := merge(gctx, srcCh, dstCh, e.dir == Download, func(it *item) error {
+		it.action = Decide(it.src, it.dst, e.o.Compare, e.o.Delete)
+		e.placeItem(it)
+		if it.err == nil && it.action == ActionSkip {
+			results <- e.skipResult(it)
+			return nil
+		}
+		if wctx.Err() != nil {
+			return wctx.Err()
+		}
+		workers.Go(func() error {
+			r := e.execute(wctx, it)
+			results <- r
+			if r.err != nil && IsFatal(r.err) {
+				return r.err
+			}
+			return nil
+		})
+		return nil
+	})
+	workErr := workers.Wait()
+	listErr := g.Wait()
+	close(results)
+	collectWG.Wait()
+
+	// Directories emptied by --delete go last and deepest first, and only if nothing is left in them.
+	for i := len(rmdirs) - 1; i >= 0; i-- {
+		if err := os.Remove(rmdirs[i]); err == nil {
+			e.rep.Deleted.Files++
+		}
+	}
+	fatal := firstErr(workErr, mergeErr, listErr)
+	if err := newState.commit(fatal == nil); err != nil && fatal == nil {
+		fmt.Fprintf(e.o.Log, "warning: %v\n", err)
+	}
+	return fatal
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// placeItem computes where a key lives on each side and catches keys that cannot be written locally. Only a
+// download writes by key; an upload or a delete of an object addresses it by name, whatever its key.
+func (e *engine) placeItem(it *item) {
+	it.objectKey = e.prefix() + it.key
+	lp, err := localPath(e.localRoot(), it.key)
+	it.localPath = lp
+	if err != nil && e.dir == Download && it.action != ActionSkip && it.action != ActionDelete && it.err == nil {
+		it.err = err
+	}
+}
+
+func (e *engine) skipResult(it *item) result {
+	r := result{it: it, action: ActionSkip}
+	if s3e := e.s3Entry(it); s3e != nil && s3e.MtimeKnown && !s3e.IsDir() {
+		r.state = &stateRecord{Key: it.key, Size: s3e.Size, ETag: s3e.ETag, Mtime: s3e.Mtime}
+	}
+	return r
+}
+
+// s3Entry returns whichever side of the item is the S3 one.
+func (e *engine) s3Entry(it *item) *Entry {
+	if e.dir == Upload {
+		return it.dst
+	}
+	return it.src
+}
+
+// execute carries out one item's action; it never panics on a per-file problem, it reports it.
+func (e *engine) execute(ctx context.Context, it *item) result {
+	if it.err != nil {
+		return result{it: it, action: ActionCopy, err: it.err, op: "map key"}
+	}
+	action := it.action
+	var r result
+	if action == ActionNeedMtime {
+		s3e := e.s3Entry(it)
+		info, err := e.store.Head(ctx, it.objectKey)
+		if err != nil {
+			if IsNotFound(err) {
+				// Deleted since the listing: a download has nothing to fetch, an upload must send the file.
+				if e.dir == Upload {
+					it.dst = nil
+				} else {
+					return result{it: it, action: ActionSkip}
+				}
+			} else {
+				return result{it: it, action: ActionCopy, err: err, op: "head"}
+			}
+		} else {
+			applyObjectMeta(s3e, info)
+		}
+		action = Decide(it.src, it.dst, e.o.Compare, e.o.Delete)
+		if action == ActionSkip {
+			r = e.skipResult(it)
+			return r
+		}
+	}
+	if e.o.DryRun {
+		fmt.Fprintf(e.o.Out, "(dry run) %s\n", e.describe(it, action))
+		r := result{it: it, action: action}
+		if action == ActionCopy && it.src != nil {
+			r.bytes = it.src.Size
+		}
+		return r
+	}
+	switch {
+	case action == ActionDelete && e.dir == Upload:
+		err := e.store.Delete(ctx, it.objectKey)
+		return result{it: it, action: action, err: err, op: "delete"}
+	case action == ActionDelete:
+		return e.deleteLocal(it)
+	case e.dir == Upload:
+		return e.upload(ctx, it)
+	default:
+		return e.download(ctx, it)
+	}
+}
+
+// describe renders an action the way aws-cli users know it.
+func (e *engine) describe(it *item, a Action) string {
+	remote := "s3://" + e.store.Bucket() + "/" + it.objectKey
+	switch {
+	case a == ActionDelete && e.dir == Upload:
+		return "delete: " + remote
+	case a == ActionDelete:
+		return "delete: " + it.localPath
+	case e.dir == Upload:
+		return "upload: " + it.localPath + " to " + remote
+	}
+	return "download: " + remote + " to " + it.localPath
+}
+
+func (e *engine) deleteLocal(it *item) result {
+	if it.dst.IsDir() {
+		// Directories are removed after their contents, and only if empty (see runTree).
+		return result{it: it, action: ActionSkip, dirDone: it.localPath}
+	}
+	err := os.Remove(it.localPath)
+	if err != nil && errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	return result{it: it, action: ActionDelete, err: err, op: "delete"}
+}
+
+// runSingle copies one file or object.
+func (e *engine) runSingle(ctx context.Context) error {
+	it := &item{seq: 0}
+	if e.dir == Upload {
+		path := e.o.Src.Local
+		fi, err := os.Lstat(path)
+		if err != nil {
+			return Usagef("source %s: %v", path, errors.Unwrap(err))
+		}
+		if fi.IsDir() {
+			return Usagef("source %s is a directory: add --recursive/-r to copy a tree", path)
+		}
+		src := localEntry(filepath.Base(path), fi)
+		it.src, it.key, it.localPath = &src, src.Key, path
+		it.objectKey = e.o.Dst.Key
+		if it.objectKey == "" || strings.HasSuffix(it.objectKey, "/") {
+			it.objectKey += src.Key
+		}
+		if info, err := e.store.Head(ctx, it.objectKey); err == nil {
+			dst := Entry{Key: src.Key}
+			applyObjectMeta(&dst, info)
+			it.dst = &dst
+		} else if !IsNotFound(err) {
+			return err
+		}
+	} else {
+		key := e.o.Src.Key
+		if key == "" || strings.HasSuffix(key, "/") {
+			return Usagef("source %s is a prefix, not an object: add --recursive/-r to copy a tree", e.o.Src)
+		}
+		info, err := e.store.Head(ctx, key)
+		if err != nil {
+			if IsNotFound(err) {
+				return Usagef("source %s: no such object (add --recursive/-r to copy a prefix)", e.o.Src)
+			}
+			return err
+		}
+		base := key[strings.LastIndexByte(key, '/')+1:]
+		src := Entry{Key: base}
+		applyObjectMeta(&src, info)
+		it.src, it.key, it.objectKey = &src, base, key
+		it.localPath = e.o.Dst.Local
+		if fi, err := os.Stat(it.localPath); (err == nil && fi.IsDir()) || strings.HasSuffix(it.localPath, "/") {
+			it.localPath = filepath.Join(it.localPath, base)
+		}
+		if fi, err := os.Lstat(it.localPath); err == nil {
+			dst := localEntry(base, fi)
+			it.dst = &dst
+		}
+	}
+	it.action = Decide(it.src, it.dst, e.o.Compare, false)
+	var r result
+	if it.action == ActionSkip {
+		r = result{it: it, action: ActionSkip}
+	} else {
+		r = e.execute(ctx, it)
+	}
+	e.rep.add(r, e.o.Log)
+	if r.err != nil && IsFatal(r.err) {
+		return r.err
+	}
+	return nil
+}

@@ -1,0 +1,259 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fsxsync/fsxsync/fsx"
+)
+
+// maxLinkTarget bounds a symlink object's body: PATH_MAX on Linux.
+const maxLinkTarget = 4096
+
+// userAgent is written into every object's metadata, as FSx writes "aws-fsx-lustre".
+const userAgent = "fsxsync"
+
+// metaFor returns the FSx-format metadata of a local file.
+func metaFor(mode fs.FileMode, uid, gid uint32, mtime time.Time) map[string]string {
+	return fsx.EncodeMeta(fsx.Meta{Mode: fsx.StatMode(mode), UID: uid, GID: gid, HasUID: true, HasGID: true,
+		Mtime: mtime, UserAgent: userAgent})
+}
+
+// upload sends one local entry to S3.
+func (e *engine) upload(ctx context.Context, it *item) result {
+	src := it.src
+	r := result{it: it, action: ActionCopy, op: "upload"}
+	switch {
+	case src.IsDir():
+		meta := metaFor(src.Mode, src.UID, src.GID, src.Mtime)
+		r.op = "upload directory marker"
+		_, r.err = e.store.PutSmall(ctx, it.objectKey, nil, meta)
+		return r
+	case src.Mode&fs.ModeSymlink != 0:
+		r.op = "upload symlink"
+		target, err := os.Readlink(it.localPath)
+		if err != nil {
+			r.err = err
+			return r
+		}
+		etag, err := e.store.PutSmall(ctx, it.objectKey, []byte(target), metaFor(src.Mode, src.UID, src.GID, src.Mtime))
+		r.err, r.bytes = err, int64(len(target))
+		if err == nil {
+			r.state = &stateRecord{Key: it.key, Size: int64(len(target)), ETag: etag, Mtime: src.Mtime}
+		}
+		return r
+	}
+	f, err := os.Open(it.localPath)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		r.err = err
+		return r
+	}
+	if !fi.Mode().IsRegular() {
+		r.err = fmt.Errorf("%s is no longer a regular file", it.localPath)
+		return r
+	}
+	cur := localEntry(it.key, fi)
+	body := &stableReader{f: f, size: cur.Size, mtime: cur.Mtime, path: it.localPath}
+	etag, err := e.store.Upload(ctx, it.objectKey, body, cur.Size, metaFor(cur.Mode, cur.UID, cur.GID, cur.Mtime), e.o.PartSize)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	r.bytes = cur.Size
+	r.state = &stateRecord{Key: it.key, Size: cur.Size, ETag: etag, Mtime: cur.Mtime}
+	return r
+}
+
+// ChangedError reports a source file that changed while it was read, so its upload was abandoned.
+type ChangedError struct{ Path, What string }
+
+func (e *ChangedError) Error() string {
+	return fmt.Sprintf("%s changed while it was being uploaded (%s); not uploaded, run again", e.Path, e.What)
+}
+
+// stableReader reads a file and fails, instead of reaching EOF, when the file changed under it: then the upload
+// (single request or multipart, whose completion needs this EOF) is abandoned rather than stored torn.
+type stableReader struct {
+	f     *os.File
+	size  int64
+	mtime time.Time
+	path  string
+	n     int64
+}
+
+func (s *stableReader) Read(p []byte) (int, error) {
+	if rem := s.size - s.n; int64(len(p)) > rem+1 {
+		// Ask for one byte more than the expected size, to notice a file that grew.
+		p = p[:rem+1]
+	}
+	n, err := s.f.Read(p)
+	s.n += int64(n)
+	if s.n > s.size {
+		return n, &ChangedError{Path: s.path, What: "it grew"}
+	}
+	if err == io.EOF {
+		if s.n != s.size {
+			return n, &ChangedError{Path: s.path, What: fmt.Sprintf("it shrank to %d bytes from %d", s.n, s.size)}
+		}
+		fi, serr := s.f.Stat()
+		if serr != nil {
+			return n, serr
+		}
+		if fi.Size() != s.size || !fi.ModTime().Equal(s.mtime) {
+			return n, &ChangedError{Path: s.path, What: "its size or mtime changed"}
+		}
+	}
+	return n, err
+}
+
+// download fetches one object (or creates one directory) under the local root.
+func (e *engine) download(ctx context.Context, it *item) result {
+	r := result{it: it, action: ActionCopy, op: "download"}
+	root := e.localRoot()
+	if !e.o.Recursive {
+		root = filepath.Dir(it.localPath)
+	}
+	if it.src.IsDir() {
+		r.op = "create directory"
+		r.err = e.dirs.mkdirAll(root, it.localPath)
+		return r
+	}
+	if r.err = e.dirs.mkdirAll(root, filepath.Dir(it.localPath)); r.err != nil {
+		return r
+	}
+	tmp, err := fsx.CreateTemp(it.localPath)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	info, err := e.store.Download(ctx, it.objectKey, tmp)
+	if err == nil && info.Size != it.src.Size && it.src.Size >= 0 {
+		err = fmt.Errorf("download s3://%s/%s: got %d bytes, the listing said %d", e.store.Bucket(), it.objectKey, info.Size, it.src.Size)
+	}
+	if err != nil {
+		fsx.Discard(tmp)
+		r.err = err
+		return r
+	}
+	ent := Entry{Key: it.key}
+	applyObjectMeta(&ent, info)
+	ent.Size = info.Size
+	r.bytes = info.Size
+	r.state = &stateRecord{Key: it.key, Size: info.Size, ETag: info.ETag, Mtime: ent.Mtime}
+	if ent.Mode&fs.ModeSymlink != 0 {
+		r.op = "create symlink"
+		r.err = commitSymlink(tmp, it.localPath, ent.Mtime)
+		return r
+	}
+	// Only permission bits are applied: setuid/setgid/sticky from an object are not trusted.
+	mode := ent.Mode.Perm()
+	r.err = fsx.Commit(tmp, it.localPath, mode, ent.Mtime)
+	return r
+}
+
+// commitSymlink turns a downloaded symlink object (body = target) into a link, atomically: the link is created
+// under a temporary name and renamed over the final one.
+func commitSymlink(tmp *os.File, final string, mtime time.Time) error {
+	defer fsx.Discard(tmp)
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	target, err := io.ReadAll(io.LimitReader(tmp, maxLinkTarget+1))
+	if err != nil {
+		return err
+	}
+	if len(target) == 0 || len(target) > maxLinkTarget {
+		return fmt.Errorf("symlink object for %s has a %d-byte target", final, len(target))
+	}
+	linkTmp := tmp.Name() + ".link"
+	if err := os.Symlink(string(target), linkTmp); err != nil {
+		return err
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(mtime.UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
+	_ = unix.UtimesNanoAt(unix.AT_FDCWD, linkTmp, ts, unix.AT_SYMLINK_NOFOLLOW)
+	if fi, err := os.Lstat(final); err == nil && fi.IsDir() {
+		os.Remove(linkTmp)
+		return fmt.Errorf("%s is a directory; not replaced by a symlink", final)
+	}
+	if err := os.Rename(linkTmp, final); err != nil {
+		os.Remove(linkTmp)
+		return err
+	}
+	return nil
+}
+
+// dirCache creates local directories for downloads without ever following a symlink: a key "link/x" must not be
+// written through a local symlink "link" to somewhere outside the destination. Directories already checked in this
+// run are remembered (one entry per directory, not per file).
+type dirCache struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (c *dirCache) mkdirAll(root, dir string) error {
+	c.mu.Lock()
+	ok := c.seen[dir]
+	c.mu.Unlock()
+	if ok {
+		return nil
+	}
+	rel, err := filepath.Rel(root, dir)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("%s is outside %s", dir, root)
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	cur := root
+	if rel != "." {
+		for _, part := range strings.Split(rel, string(filepath.Separator)) {
+			cur = filepath.Join(cur, part)
+			fi, err := os.Lstat(cur)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				if err := os.Mkdir(cur, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+					return err
+				}
+				continue
+			case err != nil:
+				return err
+			case fi.Mode()&fs.ModeSymlink != 0:
+				return fmt.Errorf("%s is a symlink; fsxsync does not write through links", cur)
+			case !fi.IsDir():
+				return fmt.Errorf("%s is a file, so it cannot hold %s (a key and a directory of the same name)", cur, dir)
+			}
+		}
+	}
+	// Check the final one too: a concurrent worker may have raced us to create it.
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return &os.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
+	}
+	c.mu.Lock()
+	if c.seen == nil {
+		c.seen = map[string]bool{}
+	}
+	c.seen[dir] = true
+	c.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,141 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/fsxsync/fsxsync/fsx"
+)
+
+// batchSize is how many entries travel through a channel at once; one send per entry would cost more than the
+// comparison itself on a no-op sync.
+const batchSize = 512
+
+// batcher collects entries and sends them in batches.
+type batcher struct {
+	out   chan<- []Entry
+	batch []Entry
+}
+
+func (b *batcher) add(ctx context.Context, e Entry) error {
+	b.batch = append(b.batch, e)
+	if len(b.batch) >= batchSize {
+		return b.flush(ctx)
+	}
+	return nil
+}
+
+func (b *batcher) flush(ctx context.Context) error {
+	if len(b.batch) == 0 {
+		return nil
+	}
+	select {
+	case b.out <- b.batch:
+		b.batch = make([]Entry, 0, batchSize)
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// localEntry converts an lstat result to an Entry with the given key.
+func localEntry(key string, fi fs.FileInfo) Entry {
+	e := Entry{Key: key, Size: fi.Size(), Mtime: fi.ModTime(), MtimeKnown: true, Mode: fi.Mode()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		e.UID, e.GID = st.Uid, st.Gid
+	}
+	if fi.IsDir() {
+		e.Size = 0
+	}
+	return e
+}
+
+// listLocal walks root in key order and sends the entries that pass the filter. Special files (sockets, FIFOs,
+// devices) have no S3 form and are left out. A missing root is an empty tree (a download into a new directory).
+func listLocal(ctx context.Context, root string, f *Filter, out chan<- []Entry) error {
+	defer close(out)
+	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	b := &batcher{out: out, batch: make([]Entry, 0, batchSize)}
+	err := fsx.Walk(ctx, root, fsx.WalkOptions{}, func(fe fsx.Entry) error {
+		if !f.Match(fe.Key) {
+			return nil
+		}
+		t := fe.Mode.Type()
+		if t != 0 && t != fs.ModeDir && t != fs.ModeSymlink {
+			return nil
+		}
+		e := Entry{Key: fe.Key, Size: fe.Size, Mtime: fe.Mtime, MtimeKnown: true, Mode: fe.Mode,
+			UID: fe.UID, GID: fe.GID, Empty: fe.IsDir() && fe.NumChildren == 0}
+		if fe.IsDir() {
+			e.Size = 0
+		}
+		return b.add(ctx, e)
+	}, func(key string, err error) error {
+		// An unreadable directory must not look like an empty one: a --delete run would then remove its copy at
+		// the destination. Stop instead.
+		return fmt.Errorf("walk %s: %s: %w", root, key, err)
+	})
+	if err != nil {
+		return err
+	}
+	return b.flush(ctx)
+}
+
+// listS3 lists the prefix in key order and sends the entries that pass the filter, with their POSIX mtime filled in
+// from the state file when the object is the one fsxsync last saw there (same size and ETag).
+func listS3(ctx context.Context, store ObjectStore, prefix string, f *Filter, st *stateReader, out chan<- []Entry) error {
+	defer close(out)
+	b := &batcher{out: out, batch: make([]Entry, 0, batchSize)}
+	err := store.List(ctx, prefix, func(objs []ObjectInfo) error {
+		for _, o := range objs {
+			key := strings.TrimPrefix(o.Key, prefix)
+			if key == "" || !f.Match(key) {
+				// The key equal to the prefix is the marker of the root directory itself.
+				continue
+			}
+			e := Entry{Key: key, Size: o.Size, ETag: o.ETag, LastModified: o.LastModified,
+				Mtime: o.LastModified, Empty: strings.HasSuffix(key, "/")}
+			if e.IsDir() {
+				e.MtimeKnown = true
+			} else if rec, ok := st.lookup(key); ok && rec.Size == o.Size && rec.ETag == o.ETag {
+				e.Mtime, e.MtimeKnown = rec.Mtime, true
+			}
+			if err := b.add(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return b.flush(ctx)
+}
+
+// applyObjectMeta fills an entry from a HeadObject or GetObject answer: the POSIX mtime and mode from FSx-format
+// metadata when present, else LastModified.
+func applyObjectMeta(e *Entry, info ObjectInfo) {
+	e.Size, e.ETag, e.LastModified = info.Size, info.ETag, info.LastModified
+	e.Mtime, e.MtimeKnown = info.LastModified, true
+	m, err := fsx.DecodeMeta(info.Metadata)
+	if err != nil {
+		// Malformed metadata is treated as absent; the object still transfers.
+		return
+	}
+	if !m.Mtime.IsZero() {
+		e.Mtime = m.Mtime
+	}
+	if m.Mode != 0 {
+		e.Mode = fsx.FileMode(m.Mode)
+	}
+}
+
+// localPath maps a relative key under root; see fsx.LocalPath.
+func localPath(root, key string) (string, error) { return fsx.LocalPath(root, key) }

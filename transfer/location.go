@@ -1,0 +1,99 @@
+package transfer
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Location is one side of a transfer: a local path or an S3 bucket and prefix.
+type Location struct {
+	// Local is the local path when the location is on the file system; empty for S3.
+	Local string
+	// Bucket and Key describe an S3 location; Bucket is empty for a local one. Key is the object key or prefix
+	// exactly as typed after the bucket (without the leading '/').
+	Bucket string
+	Key    string
+}
+
+// IsS3 reports whether the location names S3.
+func (l Location) IsS3() bool { return l.Bucket != "" }
+
+// String renders the location as the user would type it.
+func (l Location) String() string {
+	if l.IsS3() {
+		return "s3://" + l.Bucket + "/" + l.Key
+	}
+	return l.Local
+}
+
+// DirPrefix returns the key as a directory prefix: empty, or ending in exactly one '/'.
+func (l Location) DirPrefix() string {
+	if l.Key == "" {
+		return ""
+	}
+	return strings.TrimRight(l.Key, "/") + "/"
+}
+
+// UsageError is bad input from the user: a malformed URL, a missing source, an invalid flag value. The CLI maps it to
+// exit code 2.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// Usagef builds a UsageError.
+func Usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Sprintf(format, args...)} }
+
+// ParseLocation parses a command-line argument: "s3://bucket[/key]" is S3, anything else is a local path. A string that
+// looks like an attempt at an S3 URL but is malformed ("s3:/b", "s3://", "S3://B_AD") is an error rather than a local
+// path, so a typo never silently becomes a directory named "s3:".
+func ParseLocation(arg string) (Location, error) {
+	if arg == "" {
+		return Location{}, Usagef("empty path: give a local path or s3://bucket/prefix")
+	}
+	lower := strings.ToLower(arg)
+	if !strings.HasPrefix(lower, "s3:") {
+		return Location{Local: arg}, nil
+	}
+	if !strings.HasPrefix(arg, "s3://") {
+		return Location{}, Usagef("malformed S3 URL %q: write s3://bucket/prefix", arg)
+	}
+	rest := arg[len("s3://"):]
+	bucket, key, _ := strings.Cut(rest, "/")
+	if bucket == "" {
+		return Location{}, Usagef("malformed S3 URL %q: the bucket name is missing (write s3://bucket/prefix)", arg)
+	}
+	if err := checkBucketName(bucket); err != nil {
+		return Location{}, Usagef("malformed S3 URL %q: %v", arg, err)
+	}
+	if strings.ContainsRune(key, 0) {
+		return Location{}, Usagef("malformed S3 URL %q: the key contains a NUL byte", arg)
+	}
+	if len(key) > 1024 {
+		return Location{}, Usagef("malformed S3 URL: the key is %d bytes long; S3 keys are at most 1024", len(key))
+	}
+	return Location{Bucket: bucket, Key: key}, nil
+}
+
+// checkBucketName applies S3's bucket naming rules for general purpose buckets: 3 to 63 characters of lower-case
+// letters, digits, '.' and '-', beginning and ending with a letter or digit.
+func checkBucketName(b string) error {
+	if len(b) < 3 || len(b) > 63 {
+		return fmt.Errorf("bucket name %q must be 3 to 63 characters long", b)
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '.' || c == '-':
+			if i == 0 || i == len(b)-1 {
+				return fmt.Errorf("bucket name %q must begin and end with a letter or digit", b)
+			}
+		default:
+			return fmt.Errorf("bucket name %q may contain only lower-case letters, digits, '.' and '-'", b)
+		}
+	}
+	if strings.Contains(b, "..") {
+		return fmt.Errorf("bucket name %q must not contain two adjacent periods", b)
+	}
+	return nil
+}

@@ -1,0 +1,137 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// stream reads a sorted stream of entries that a lister sends in batches.
+type stream struct {
+	name string
+	ch   <-chan []Entry
+	buf  []Entry
+	i    int
+	last string
+	done bool
+}
+
+// peek returns the next entry without consuming it, or nil at the end of the stream.
+func (s *stream) peek(ctx context.Context) (*Entry, error) {
+	for !s.done && s.i >= len(s.buf) {
+		select {
+		case b, ok := <-s.ch:
+			if !ok {
+				s.done = true
+				break
+			}
+			s.buf, s.i = b, 0
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if s.done {
+		return nil, nil
+	}
+	return &s.buf[s.i], nil
+}
+
+// next consumes the entry peek returned, checking the order: the whole design (and --delete's safety) rests on both
+// streams being strictly sorted, so a violation stops the run instead of deleting what it failed to match.
+func (s *stream) next() (*Entry, error) {
+	e := &s.buf[s.i]
+	s.i++
+	if s.last != "" && e.Key <= s.last {
+		return nil, fmt.Errorf("%s listing out of order: %q after %q; stopping so nothing is deleted by mistake", s.name, e.Key, s.last)
+	}
+	s.last = e.Key
+	return e, nil
+}
+
+// merge walks two sorted streams in step, as a zipper, and hands each key with its source and destination entries
+// to fn. It holds only the current batch of each stream in memory.
+//
+// A directory that exists on one side as an entry ("a/") and on the other only through the keys below it is given
+// an implied entry on that side, so that it is neither created nor deleted. When checkConflicts is set (downloads),
+// a source key that is a file ("a") followed by keys below it ("a/b") marks those keys as conflicts: one local path
+// cannot be both, the file wins, the rest is reported.
+func merge(ctx context.Context, srcCh, dstCh <-chan []Entry, checkConflicts bool, fn func(*item) error) error {
+	src := &stream{name: "source", ch: srcCh}
+	dst := &stream{name: "destination", ch: dstCh}
+	var files []string // source file keys that are string prefixes of the current key: possible conflicts
+	seq := 0
+	for {
+		s, err := src.peek(ctx)
+		if err != nil {
+			return err
+		}
+		d, err := dst.peek(ctx)
+		if err != nil {
+			return err
+		}
+		if s == nil && d == nil {
+			return nil
+		}
+		it := &item{seq: seq}
+		seq++
+		switch {
+		case d == nil || (s != nil && s.Key < d.Key):
+			it.key = s.Key
+			if it.src, err = src.next(); err != nil {
+				return err
+			}
+			if s.IsDir() {
+				it.dst = impliedDir(ctx, dst, s.Key)
+			}
+		case s == nil || d.Key < s.Key:
+			it.key = d.Key
+			if it.dst, err = dst.next(); err != nil {
+				return err
+			}
+			if d.IsDir() {
+				it.src = impliedDir(ctx, src, d.Key)
+			}
+		default:
+			it.key = s.Key
+			if it.src, err = src.next(); err != nil {
+				return err
+			}
+			if it.dst, err = dst.next(); err != nil {
+				return err
+			}
+		}
+		if checkConflicts && it.src != nil {
+			files = popNonPrefixes(files, it.key)
+			for _, f := range files {
+				if strings.HasPrefix(it.key, f+"/") {
+					it.err = fmt.Errorf("conflict: key %q is below key %q, which is a file; one local path cannot be both (the file was kept, this key skipped)", it.key, f)
+					break
+				}
+			}
+			if !it.src.IsDir() {
+				files = append(files, it.key)
+			}
+		}
+		if err := fn(it); err != nil {
+			return err
+		}
+	}
+}
+
+// impliedDir returns an implied directory entry when the other stream's next key lies below dir.
+func impliedDir(ctx context.Context, other *stream, dir string) *Entry {
+	n, err := other.peek(ctx)
+	if err != nil || n == nil || !strings.HasPrefix(n.Key, dir) {
+		return nil
+	}
+	return &Entry{Key: dir}
+}
+
+// popNonPrefixes drops the keys that are not string prefixes of key: keys arrive sorted, so once a key stops being
+// a prefix of the current one, no later key can lie below it.
+func popNonPrefixes(files []string, key string) []string {
+	for len(files) > 0 && !strings.HasPrefix(key, files[len(files)-1]) {
+		files = files[:len(files)-1]
+	}
+	return files
+}

@@ -1,0 +1,135 @@
+package transfer
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// Count is a number of files and their bytes.
+type Count struct {
+	Files int64 `json:"files"`
+	Bytes int64 `json:"bytes"`
+}
+
+// Failure is one file that could not be transferred.
+type Failure struct {
+	Key   string `json:"key"`
+	Op    string `json:"op"`
+	Error string `json:"error"`
+}
+
+// Report is the outcome of a run: what the summary prints and --report writes as JSON.
+type Report struct {
+	Source      string    `json:"source"`
+	Destination string    `json:"destination"`
+	DryRun      bool      `json:"dry_run"`
+	Started     time.Time `json:"started"`
+	Finished    time.Time `json:"finished"`
+	Seconds     float64   `json:"seconds"`
+	Transferred Count     `json:"transferred"`
+	Skipped     Count     `json:"skipped"`
+	Deleted     Count     `json:"deleted"`
+	Failed      Count     `json:"failed"`
+	Failures    []Failure `json:"failures"`
+	// Fatal is the error that stopped the run early, if any.
+	Fatal string `json:"fatal,omitempty"`
+}
+
+// maxFailures bounds the failure list kept in memory; the count stays exact.
+const maxFailures = 10000
+
+func newReport(o Options) *Report {
+	return &Report{Source: o.Src.String(), Destination: o.Dst.String(), DryRun: o.DryRun, Started: time.Now(),
+		Failures: []Failure{}}
+}
+
+// add counts one result; it is called from the single collector goroutine. Failures are also written to out as they
+// happen, one line each, so a batch log shows them without waiting for the end.
+func (r *Report) add(res result, out io.Writer) {
+	size := int64(0)
+	if res.it.src != nil {
+		size = res.it.src.Size
+	}
+	switch {
+	case res.err != nil:
+		r.Failed.Files++
+		r.Failed.Bytes += size
+		if len(r.Failures) < maxFailures {
+			r.Failures = append(r.Failures, Failure{Key: res.it.key, Op: res.op, Error: res.err.Error()})
+		}
+		if !IsFatal(res.err) {
+			fmt.Fprintf(out, "failed: %s: %s: %v\n", res.it.key, res.op, res.err)
+		}
+	case res.action == ActionCopy:
+		r.Transferred.Files++
+		r.Transferred.Bytes += res.bytes
+	case res.action == ActionDelete:
+		r.Deleted.Files++
+		if res.it.dst != nil {
+			r.Deleted.Bytes += res.it.dst.Size
+		}
+	default:
+		if res.it.src != nil && !res.it.src.IsDir() {
+			r.Skipped.Files++
+			r.Skipped.Bytes += size
+		}
+	}
+}
+
+func (r *Report) finish(err error) {
+	r.Finished = time.Now()
+	r.Seconds = r.Finished.Sub(r.Started).Seconds()
+	if err != nil {
+		r.Fatal = err.Error()
+	}
+}
+
+// Summary renders the short end-of-run text.
+func (r *Report) Summary() string {
+	verb := "transferred"
+	if r.DryRun {
+		verb = "would transfer"
+	}
+	rate := 0.0
+	if r.Seconds > 0 {
+		rate = float64(r.Transferred.Bytes) / r.Seconds
+	}
+	s := fmt.Sprintf("%s %d files (%s), skipped %d unchanged (%s), deleted %d, failed %d in %.1fs (%s/s)",
+		verb, r.Transferred.Files, HumanBytes(r.Transferred.Bytes), r.Skipped.Files, HumanBytes(r.Skipped.Bytes),
+		r.Deleted.Files, r.Failed.Files, r.Seconds, HumanBytes(int64(rate)))
+	return s
+}
+
+// WriteJSON writes the report to path atomically.
+func (r *Report) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+// HumanBytes renders a byte count in binary units.
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
