@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,16 +237,37 @@ func TestRoundTrip(t *testing.T) {
 	}
 	diffSnapshots(t, snapshot(t, src), snapshot(t, dst))
 
-	// Second syncs, in both directions and from both trees, move nothing.
+	// Second syncs, in both directions and from both trees, move nothing and cost no HEAD request: the state file
+	// knows every object's mtime.
+	counting := &countingStore{ObjectStore: store}
 	for _, c := range []struct{ from, to, state string }{
 		{src, remote, upState}, {remote, dst, downState}, {dst, remote, downState}, {remote, src, upState},
 	} {
-		rep = runSync(t, store, c.from, c.to, runCfg{state: c.state})
+		rep = runSync(t, counting, c.from, c.to, runCfg{state: c.state})
 		if rep.Transferred.Files != 0 {
 			t.Errorf("sync %s -> %s transferred %d files, want 0", c.from, c.to, rep.Transferred.Files)
 		}
 	}
+	if n := counting.heads.Load(); n != 0 {
+		t.Errorf("no-op syncs sent %d HEAD requests, want 0", n)
+	}
+	// Without the state file the comparison is still exact, at the price of one HEAD per same-size object.
+	rep = runSync(t, counting, src, remote, runCfg{})
+	if rep.Transferred.Files != 0 || counting.heads.Load() == 0 {
+		t.Errorf("stateless sync transferred %d files with %d HEADs; want 0 files, some HEADs", rep.Transferred.Files, counting.heads.Load())
+	}
 	diffSnapshots(t, snapshot(t, src), snapshot(t, dst))
+}
+
+// countingStore counts HEAD requests.
+type countingStore struct {
+	ObjectStore
+	heads atomic.Int64
+}
+
+func (c *countingStore) Head(ctx context.Context, key string) (ObjectInfo, error) {
+	c.heads.Add(1)
+	return c.ObjectStore.Head(ctx, key)
 }
 
 func contains(list []string, s string) bool {

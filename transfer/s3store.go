@@ -128,15 +128,20 @@ func (s *S3Store) Head(ctx context.Context, key string) (ObjectInfo, error) {
 }
 
 // Upload writes body (size bytes) to key with user metadata and returns the new object's ETag. Objects of at least
-// one part size go up as a multipart upload; a failed one is aborted so no parts are left behind.
+// one part size go up as a multipart upload; a failed one is aborted so no parts are left behind. Every object gets a
+// FULL_OBJECT CRC32C checksum of its whole content (multipart ones too, not just a composite of the parts), computed
+// while the body streams by, so any later download can verify the whole object.
 func (s *S3Store) Upload(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string, partSize int64) (string, error) {
 	in := &tm.UploadObjectInput{
 		Bucket:        aws.String(s.bucket),
 		Key:           aws.String(key),
-		Body:          body,
 		ContentLength: aws.Int64(size),
 		Metadata:      meta,
+		ChecksumType:  tmtypes.ChecksumTypeFullObject,
 	}
+	// The transfer manager reads the body to its end before it sends the single PUT or completes the multipart
+	// upload, and reads the checksum field only then: so the value set at EOF is in place when it is needed.
+	in.Body = &crcReader{r: body, onEOF: func(crc uint32) { in.ChecksumCRC32C = aws.String(crcBase64(crc)) }}
 	out, err := s.tm.UploadObject(ctx, in, func(o *tm.Options) {
 		ps := PartSizeFor(max(partSize, o.PartSizeBytes), size)
 		o.PartSizeBytes = ps
@@ -148,25 +153,54 @@ func (s *S3Store) Upload(ctx context.Context, key string, body io.Reader, size i
 	return trimETag(aws.ToString(out.ETag)), nil
 }
 
-// Download writes the object at key into w (parts in parallel) and returns what S3 said about it. The SDK verifies
-// the object's checksum (or each part's) when it has one.
+// ChecksumError reports a download whose bytes do not match the checksum S3 stored for the object.
+type ChecksumError struct{ Key, Want, Got string }
+
+func (e *ChecksumError) Error() string {
+	return fmt.Sprintf("checksum mismatch for %s: S3 has CRC32C %s, the downloaded bytes have %s", e.Key, e.Want, e.Got)
+}
+
+// Download writes the object at key into w (parts in parallel) and returns what S3 said about it. The bytes are
+// verified against the object's whole-object CRC32C when it has one: the SDK checks single-part responses itself but
+// skips the parts of a multipart object, so the CRC is also computed here as the parts land (no second read).
 func (s *S3Store) Download(ctx context.Context, key string, w io.WriterAt) (ObjectInfo, error) {
+	cw := newCRCWriterAt(w)
 	out, err := s.tm.DownloadObject(ctx, &tm.DownloadObjectInput{
 		Bucket:       aws.String(s.bucket),
 		Key:          aws.String(key),
-		WriterAt:     w,
+		WriterAt:     cw,
 		ChecksumMode: tmtypes.ChecksumModeEnabled,
 	})
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("download s3://%s/%s: %w", s.bucket, key, err)
 	}
-	return ObjectInfo{
+	info := ObjectInfo{
 		Key:          key,
 		Size:         aws.ToInt64(out.ContentLength),
 		ETag:         trimETag(aws.ToString(out.ETag)),
 		LastModified: aws.ToTime(out.LastModified),
 		Metadata:     out.Metadata,
-	}, nil
+	}
+	want, typ := aws.ToString(out.ChecksumCRC32C), out.ChecksumType
+	if want == "" && strings.Contains(info.ETag, "-") {
+		// A multipart object: GETs of its parts carry no checksum, so ask for the whole object's.
+		h, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
+			IfMatch: aws.String(`"` + info.ETag + `"`), ChecksumMode: s3types.ChecksumModeEnabled})
+		if err != nil {
+			return info, fmt.Errorf("download s3://%s/%s: checksum: %w", s.bucket, key, err)
+		}
+		want, typ = aws.ToString(h.ChecksumCRC32C), tmtypes.ChecksumType(h.ChecksumType)
+	}
+	if want != "" && typ != tmtypes.ChecksumTypeComposite {
+		crc, err := cw.sum(info.Size)
+		if err != nil {
+			return info, fmt.Errorf("download s3://%s/%s: %w", s.bucket, key, err)
+		}
+		if got := crcBase64(crc); got != want {
+			return info, fmt.Errorf("download s3://%s/%s: %w", s.bucket, key, &ChecksumError{Key: key, Want: want, Got: got})
+		}
+	}
+	return info, nil
 }
 
 // PutSmall writes a small object (a directory marker or a symlink) in one request.

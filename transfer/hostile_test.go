@@ -1,0 +1,205 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/fsxsync/fsxsync/fsx"
+	"github.com/fsxsync/fsxsync/internal/s3test"
+)
+
+// Keys that real S3 stores verbatim but that cannot be safe local paths, served by gofakes3 (versitygw's posix
+// backend normalises or refuses them). Nothing may be written outside the destination; each bad key is reported;
+// the rest of the tree downloads.
+func TestHostileKeysOnDownload(t *testing.T) {
+	fake, err := s3test.StartFake()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Stop()
+	c := fake.Client()
+	bucket := fake.NewBucket(t)
+	put := func(key, body string, meta map[string]string) {
+		t.Helper()
+		_, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+			Body: strings.NewReader(body), Metadata: meta})
+		if err != nil {
+			t.Fatalf("put %q: %v", key, err)
+		}
+	}
+	hostile := []string{
+		"p/../x", "p/a/../../x", "p//abs", "p/a//b", "p/./a", "p/a/.", "p/" + strings.Repeat("n", 300),
+	}
+	for _, k := range hostile {
+		put(k, "evil", nil)
+	}
+	put("p/good.txt", "good", nil)
+	put("p/dir/inner.txt", "inner", nil)
+	// A key and a "directory" of the same name: the file wins, the key below it is reported.
+	put("p/same", "file", nil)
+	put("p/same/below", "below", nil)
+	// A symlink object pointing at /etc followed by a key under it: the link is made, nothing is written through it.
+	put("p/etc-link", "/etc", fsx.EncodeMeta(fsx.Meta{Mode: 0o120777}))
+	put("p/etc-link/fsxsync-pwned", "evil", nil)
+
+	parent := t.TempDir()
+	dst := filepath.Join(parent, "dst")
+	store := NewS3Store(c, bucket, StoreOptions{})
+	rep, err := runSyncErr(context.Background(), store, "s3://"+bucket+"/p", dst, runCfg{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := map[string]string{}
+	for _, f := range rep.Failures {
+		failed[f.Key] = f.Error
+	}
+	for _, k := range append(hostile, "p/same/below", "p/etc-link/fsxsync-pwned") {
+		rel := strings.TrimPrefix(k, "p/")
+		if _, ok := failed[rel]; !ok {
+			t.Errorf("key %q not reported as failed; failures: %v", k, failed)
+		}
+	}
+	for _, f := range []string{"good.txt", "dir/inner.txt", "same"} {
+		if _, err := os.Stat(filepath.Join(dst, f)); err != nil {
+			t.Errorf("%s not downloaded: %v", f, err)
+		}
+	}
+	if target, err := os.Readlink(filepath.Join(dst, "etc-link")); err != nil || target != "/etc" {
+		t.Errorf("etc-link = %q, %v; want a symlink to /etc", target, err)
+	}
+	if _, err := os.Stat("/etc/fsxsync-pwned"); err == nil {
+		t.Fatal("a key was written through a symlink to /etc")
+	}
+	// Nothing outside dst: the parent holds only dst.
+	entries, _ := os.ReadDir(parent)
+	if len(entries) != 1 {
+		t.Errorf("files written outside the destination: %v", entries)
+	}
+	if rep.Transferred.Files != 4 {
+		t.Errorf("transferred %d, want 4 (good.txt, dir/inner.txt, same, etc-link)", rep.Transferred.Files)
+	}
+}
+
+// slowStore wraps a store and makes downloads hang after writing part of the body, so a test can cancel mid-way.
+type slowStore struct {
+	ObjectStore
+	started chan struct{}
+	once    atomic.Bool
+}
+
+func (s *slowStore) Download(ctx context.Context, key string, w io.WriterAt) (ObjectInfo, error) {
+	w.WriteAt(bytes.Repeat([]byte("x"), 1000), 0)
+	if s.once.CompareAndSwap(false, true) {
+		close(s.started)
+	}
+	<-ctx.Done()
+	return ObjectInfo{}, ctx.Err()
+}
+
+func TestInterruptedDownloadLeavesNoPartialFile(t *testing.T) {
+	store, bucket := newStore(t)
+	src, dst := t.TempDir(), t.TempDir()
+	writeTree(t, src, map[string][]byte{"a.bin": randBytes(3000), "b.bin": randBytes(3000)}, time.Unix(1700000000, 0))
+	runSync(t, store, src, "s3://"+bucket+"/x", runCfg{})
+	// An existing good copy of b.bin must survive the interrupted run untouched.
+	os.WriteFile(filepath.Join(dst, "b.bin"), []byte("old good copy"), 0o644)
+
+	slow := &slowStore{ObjectStore: store, started: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-slow.started
+		cancel()
+	}()
+	_, err := runSyncErr(ctx, slow, "s3://"+bucket+"/x", dst, runCfg{compare: CompareAlways})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	entries, _ := os.ReadDir(dst)
+	if len(entries) != 1 || entries[0].Name() != "b.bin" {
+		t.Errorf("destination holds %v, want only the old b.bin", entries)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "b.bin")); string(b) != "old good copy" {
+		t.Errorf("b.bin = %q, want the old copy", b)
+	}
+}
+
+func TestChangedFileIsNotUploaded(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(p, []byte("0123456789"), 0o644)
+	for _, tc := range []struct {
+		name   string
+		change func()
+	}{
+		{"grew", func() { os.WriteFile(p, []byte("0123456789abc"), 0o644) }},
+		{"shrank", func() { os.WriteFile(p, []byte("0123"), 0o644) }},
+		{"rewritten", func() {
+			os.WriteFile(p, []byte("ABCDEFGHIJ"), 0o644)
+			os.Chtimes(p, time.Now().Add(time.Hour), time.Now().Add(time.Hour))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.WriteFile(p, []byte("0123456789"), 0o644)
+			f, _ := os.Open(p)
+			defer f.Close()
+			fi, _ := f.Stat()
+			r := &stableReader{f: f, size: fi.Size(), mtime: fi.ModTime(), path: p}
+			buf := make([]byte, 3)
+			r.Read(buf) // part of the file is read, then it changes
+			tc.change()
+			_, err := io.ReadAll(r)
+			var ce *ChangedError
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want ChangedError", err)
+			}
+		})
+	}
+}
+
+// A byte flipped in the server's copy of an object must fail the download's checksum verification, and the good local
+// copy must stay. Both a single-part and a multipart object are checked.
+func TestCorruptObjectFailsVerification(t *testing.T) {
+	store, bucket := newStore(t)
+	src, dst := t.TempDir(), t.TempDir()
+	files := map[string][]byte{"small.bin": randBytes(4096), "multi.bin": randBytes(11 << 20)}
+	writeTree(t, src, files, time.Unix(1700000000, 0))
+	runSync(t, store, src, "s3://"+bucket+"/c", runCfg{})
+	for name := range files {
+		backing := filepath.Join(srv.Dir, "root", bucket, "c", name)
+		f, err := os.OpenFile(backing, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatalf("open versitygw's backing file: %v", err)
+		}
+		b := make([]byte, 1)
+		f.ReadAt(b, 100)
+		b[0] ^= 0xff
+		f.WriteAt(b, 100)
+		f.Close()
+		os.WriteFile(filepath.Join(dst, name), []byte("good old copy"), 0o644)
+	}
+	rep, err := runSyncErr(context.Background(), store, "s3://"+bucket+"/c", dst, runCfg{compare: CompareAlways})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed.Files != 2 {
+		t.Errorf("failed %d files, want 2: %+v", rep.Failed.Files, rep.Failures)
+	}
+	for name := range files {
+		if b, _ := os.ReadFile(filepath.Join(dst, name)); string(b) != "good old copy" {
+			t.Errorf("%s was replaced by a corrupt download", name)
+		}
+	}
+	if entries, _ := os.ReadDir(dst); len(entries) != 2 {
+		t.Errorf("temp files left: %v", entries)
+	}
+}
