@@ -72,7 +72,9 @@ func (r *Report) add(res result, out io.Writer) {
 			r.Deleted.Bytes += res.it.dst.Size
 		}
 	default:
-		if res.it.src != nil && !res.it.src.IsDir() {
+		// Counted as skipped: what a transfer would have sent (files, symlinks, empty-directory markers) and found
+		// up to date. Non-empty directories and destination-only keys were never candidates.
+		if src := res.it.src; src != nil && res.it.dst != nil && (!src.IsDir() || src.Empty) {
 			r.Skipped.Files++
 			r.Skipped.Bytes += size
 		}

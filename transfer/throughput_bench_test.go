@@ -115,4 +115,3 @@ func BenchmarkTuning(b *testing.B) {
 		}
 	}
 }
-

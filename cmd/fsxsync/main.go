@@ -54,13 +54,16 @@ func main() {
 
 // realMain runs the CLI and returns its exit code; main is the only caller of os.Exit.
 func realMain(args []string) int {
-	// SIGINT and SIGTERM cancel the context: workers stop, temp files are removed, and nothing partial is left
-	// under a final name.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// SIGTERM (Slurm's time limit, scancel) and SIGINT (a terminal) cancel the context: workers stop, unfinished
+	// multipart uploads are aborted, temp files are removed, and nothing partial is left under a final name. Two
+	// nested contexts tell the signals apart for the exit code.
+	termCtx, stopTerm := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stopTerm()
+	ctx, stopInt := signal.NotifyContext(termCtx, os.Interrupt)
+	defer stopInt()
 	app := newApp()
 	err := app.RunContext(ctx, permuteArgs(app, args))
-	code := exitCode(ctx, err)
+	code := exitCode(termCtx, ctx, err)
 	if err != nil && !errors.Is(err, errSomeFailed) {
 		fmt.Fprintf(os.Stderr, "fsxsync: %v\n", err)
 	}
@@ -68,11 +71,13 @@ func realMain(args []string) int {
 }
 
 // exitCode is the one place errors become exit codes.
-func exitCode(ctx context.Context, err error) int {
-	if err == nil {
+func exitCode(termCtx, ctx context.Context, err error) int {
+	switch {
+	case err == nil:
 		return exitOK
-	}
-	if ctx.Err() != nil {
+	case termCtx.Err() != nil:
+		return exitIncomplete
+	case ctx.Err() != nil:
 		return exitInterrupted
 	}
 	var usage *transfer.UsageError
