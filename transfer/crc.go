@@ -41,9 +41,10 @@ func (c *crcReader) Read(p []byte) (int, error) {
 // crcWriterAt computes the CRC32C of a file written in parts, in any order, by several goroutines: it keeps the CRC of
 // each contiguous run written so far and joins runs as they meet (crc32Combine), so nothing is read back.
 type crcWriterAt struct {
-	w    io.WriterAt
-	mu   sync.Mutex
-	runs map[int64]*crcRun // keyed by the run's end offset
+	w       io.WriterAt
+	mu      sync.Mutex
+	byEnd   map[int64]*crcRun
+	byStart map[int64]*crcRun
 }
 
 type crcRun struct {
@@ -52,54 +53,45 @@ type crcRun struct {
 }
 
 func newCRCWriterAt(w io.WriterAt) *crcWriterAt {
-	return &crcWriterAt{w: w, runs: map[int64]*crcRun{}}
+	return &crcWriterAt{w: w, byEnd: map[int64]*crcRun{}, byStart: map[int64]*crcRun{}}
 }
 
 func (c *crcWriterAt) WriteAt(p []byte, off int64) (int, error) {
 	n, err := c.w.WriteAt(p, off)
-	crc := crc32.Checksum(p[:n], castagnoli)
+	end := off + int64(n)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if prev, ok := c.runs[off]; ok {
-		delete(c.runs, off)
-		prev.crc = crc32Combine(prev.crc, crc, int64(n))
-		prev.end = off + int64(n)
-		c.runs[prev.end] = prev
+	run, ok := c.byEnd[off]
+	if ok {
+		// The usual case: the next bytes of a part. Continuing the run's CRC costs no more than computing a new one.
+		delete(c.byEnd, off)
+		run.crc = crc32.Update(run.crc, castagnoli, p[:n])
+		run.end = end
 	} else {
-		c.runs[off+int64(n)] = &crcRun{start: off, end: off + int64(n), crc: crc}
+		run = &crcRun{start: off, end: end, crc: crc32.Checksum(p[:n], castagnoli)}
+		c.byStart[off] = run
 	}
-	c.join()
+	if next, ok := c.byStart[end]; ok && next != run {
+		// This part reached the start of one written earlier: join them.
+		delete(c.byStart, end)
+		delete(c.byEnd, next.end)
+		run.crc = crc32Combine(run.crc, next.crc, next.end-next.start)
+		run.end = next.end
+	}
+	c.byEnd[run.end] = run
 	return n, err
-}
-
-// join merges runs that became adjacent because a later part was written before an earlier one.
-func (c *crcWriterAt) join() {
-	for changed := true; changed; {
-		changed = false
-		for end, r := range c.runs {
-			if prev, ok := c.runs[r.start]; ok && prev != r {
-				delete(c.runs, r.start)
-				delete(c.runs, end)
-				prev.crc = crc32Combine(prev.crc, r.crc, r.end-r.start)
-				prev.end = r.end
-				c.runs[prev.end] = prev
-				changed = true
-				break
-			}
-		}
-	}
 }
 
 // sum returns the CRC32C of bytes [0, size) once they were all written exactly once.
 func (c *crcWriterAt) sum(size int64) (uint32, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if size == 0 && len(c.runs) == 0 {
+	if size == 0 && len(c.byEnd) == 0 {
 		return 0, nil
 	}
-	r, ok := c.runs[size]
-	if !ok || r.start != 0 || len(c.runs) != 1 {
-		return 0, fmt.Errorf("downloaded parts do not cover the object exactly (%d runs)", len(c.runs))
+	r, ok := c.byEnd[size]
+	if !ok || r.start != 0 || len(c.byEnd) != 1 {
+		return 0, fmt.Errorf("downloaded parts do not cover the object exactly (%d runs)", len(c.byEnd))
 	}
 	return r.crc, nil
 }

@@ -168,7 +168,9 @@ func (e *engine) runTree(ctx context.Context) error {
 	}
 	defer state.Close()
 
-	g, gctx := errgroup.WithContext(ctx)
+	listCtx, cancelList := context.WithCancel(ctx)
+	defer cancelList()
+	g, gctx := errgroup.WithContext(listCtx)
 	local := make(chan []Entry, 4)
 	remote := make(chan []Entry, 4)
 	g.Go(func() error { return listLocal(gctx, root, e.o.Filter, local) })
@@ -195,29 +197,40 @@ func (e *engine) runTree(ctx context.Context) error {
 		}
 	}()
 
+	// A fixed pool of workers, not a goroutine per file: a worker's stack grows once to the depth of an SDK call
+	// and stays grown, where a fresh goroutine per small file would grow (copy) its stack every time.
+	work := make(chan *item)
 	workers, wctx := errgroup.WithContext(gctx)
-	workers.SetLimit(e.o.Concurrency)
-	mergeErr := merge(gctx, srcCh, dstCh, e.dir == Download, func(it *item) error {
+	for range e.o.Concurrency {
+		workers.Go(func() error {
+			for it := range work {
+				r := e.execute(wctx, it)
+				results <- r
+				if r.err != nil && IsFatal(r.err) {
+					return r.err
+				}
+			}
+			return nil
+		})
+	}
+	mergeErr := merge(wctx, srcCh, dstCh, e.dir == Download, func(it *item) error {
 		it.action = Decide(it.src, it.dst, e.o.Compare, e.o.Delete)
 		e.placeItem(it)
 		if it.err == nil && it.action == ActionSkip {
 			results <- e.skipResult(it)
 			return nil
 		}
-		if wctx.Err() != nil {
+		select {
+		case work <- it:
+			return nil
+		case <-wctx.Done():
 			return wctx.Err()
 		}
-		workers.Go(func() error {
-			r := e.execute(wctx, it)
-			results <- r
-			if r.err != nil && IsFatal(r.err) {
-				return r.err
-			}
-			return nil
-		})
-		return nil
 	})
+	close(work)
 	workErr := workers.Wait()
+	// If the merge stopped early the listers may be blocked sending; release them.
+	cancelList()
 	listErr := g.Wait()
 	close(results)
 	collectWG.Wait()
