@@ -46,8 +46,16 @@ test: tools build
 demo: tools build
 	$(TEST_ENV) scripts/demo.sh
 
+# Benchmarks: the engine against a local versitygw (server data and test data on tmpfs, like the figures in
+# README.md), the no-op planning of BENCH_ENTRIES entries, the merge/decide hot path and the parallel walk on a file
+# system with 1 ms per call. BENCH_COUNT runs of each give medians (`benchstat` reads the output).
+BENCH_TMP ?= $(shell [ -d /dev/shm ] && echo /dev/shm || echo /tmp)
+BENCH_ENTRIES ?= 1000000
+BENCH_COUNT ?= 3
 bench: tools build
-	$(TEST_ENV) go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./transfer/ ./fsx/
+	TMPDIR=$(BENCH_TMP) FSXSYNC_BENCH_ENTRIES=$(BENCH_ENTRIES) $(TEST_ENV) go test -run '^$$' \
+		-bench 'PlanNoop|OneGiB|SmallFiles10k|MiB1000|MergeDecide' -benchtime 2x -count $(BENCH_COUNT) -timeout 60m ./transfer/
+	$(TEST_ENV) go test -run '^$$' -bench 'WalkLatency/10k' -benchtime 1x ./fsx/
 
 # Go can fuzz only one target per `go test` run, so list the targets of each
 # package and run them one at a time. A package whose tests do not compile

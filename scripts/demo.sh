@@ -37,6 +37,8 @@ echo "endpoint $AWS_ENDPOINT_URL"
 # AWS configuration and instance metadata out of the demo.
 export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL_S3
+# Keep the sync state (see README, "Change detection") inside the demo's own directory.
+export FSXSYNC_STATE_DIR=$work/state
 
 step "creating bucket demo"
 go build -o "$work/s3mb" ./internal/s3test/cmd/s3mb
@@ -62,7 +64,8 @@ step "download: fsxsync sync s3://demo/sample $dst"
 "$fsxsync" sync s3://demo/sample "$dst" --endpoint-url "$AWS_ENDPOINT_URL"
 
 step "upload again: nothing should be transferred"
-"$fsxsync" sync "$src" s3://demo/sample --endpoint-url "$AWS_ENDPOINT_URL"
+"$fsxsync" sync "$src" s3://demo/sample --endpoint-url "$AWS_ENDPOINT_URL" | tee "$work/again.txt"
+grep -q '^transferred 0 files' "$work/again.txt" || { echo "demo: the second sync transferred files" >&2; exit 1; }
 
 step "verifying"
 # diff -r compares names, types (an empty directory too) and contents.

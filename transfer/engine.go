@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 )
 
 // Options describe one transfer. The CLI fills them from flags; the engine never reads flags or the environment.
@@ -25,8 +26,10 @@ type Options struct {
 	Filter    *Filter
 	// Concurrency is the number of files in flight.
 	Concurrency int
-	// PartSize is the requested multipart part size (grown automatically for objects over 10,000 parts).
-	PartSize int64
+	// PartSize is the requested multipart part size (grown automatically for objects over 10,000 parts), and
+	// PartConcurrency the parts in flight per large file.
+	PartSize        int64
+	PartConcurrency int
 	// StatePath is the sync state file (see state.go); empty disables it.
 	StatePath string
 	// Out receives one line per planned action in a dry run.
@@ -112,8 +115,18 @@ func Run(ctx context.Context, store ObjectStore, o Options) (*Report, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
+	if o.PartSize <= 0 {
+		o.PartSize = DefaultPartSize
+	}
+	if o.PartConcurrency <= 0 {
+		o.PartConcurrency = DefaultPartConcurrency
+	}
 	rep := newReport(o)
-	e := &engine{store: store, o: o, dir: dir, rep: rep}
+	// Large files move in parallel parts, each upload holding (part concurrency + 1) part buffers. Letting every
+	// worker carry one would multiply memory and requests by the part concurrency, so only as many large files run
+	// at once as keep the number of requests in flight near --concurrency.
+	large := semaphore.NewWeighted(int64(max(1, o.Concurrency/o.PartConcurrency)))
+	e := &engine{store: store, o: o, dir: dir, rep: rep, large: large}
 	if o.Recursive {
 		err = e.runTree(ctx)
 	} else {
@@ -129,6 +142,7 @@ type engine struct {
 	dir   Direction
 	rep   *Report
 	dirs  dirCache
+	large *semaphore.Weighted
 }
 
 // localRoot and prefix are the two roots in tree mode.
@@ -326,6 +340,12 @@ func (e *engine) execute(ctx context.Context, it *item) result {
 			r.bytes = it.src.Size
 		}
 		return r
+	}
+	if action == ActionCopy && it.src != nil && it.src.Size >= e.o.PartSize {
+		if err := e.large.Acquire(ctx, 1); err != nil {
+			return result{it: it, action: action, err: err, op: "wait"}
+		}
+		defer e.large.Release(1)
 	}
 	switch {
 	case action == ActionDelete && e.dir == Upload:

@@ -124,11 +124,8 @@ func listS3(ctx context.Context, store ObjectStore, prefix string, f *Filter, st
 func applyObjectMeta(e *Entry, info ObjectInfo) {
 	e.Size, e.ETag, e.LastModified = info.Size, info.ETag, info.LastModified
 	e.Mtime, e.MtimeKnown = info.LastModified, true
-	m, err := fsx.DecodeMeta(info.Metadata)
-	if err != nil {
-		// Malformed metadata is treated as absent; the object still transfers.
-		return
-	}
+	// A malformed field is left empty by DecodeMeta and treated as absent; the well-formed ones still count.
+	m, _ := fsx.DecodeMeta(info.Metadata)
 	if !m.Mtime.IsZero() {
 		e.Mtime = m.Mtime
 	}

@@ -178,8 +178,9 @@ func runTransfer(ctx context.Context, o transferOptions, compare transfer.Compar
 	}
 	rep, runErr := transfer.Run(ctx, store, transfer.Options{
 		Src: src, Dst: dst, Recursive: o.recursive, Compare: compare, Delete: o.delete, DryRun: o.dryRun,
-		Filter: filter, Concurrency: o.concurrency, PartSize: o.partSize, StatePath: statePath,
-		Out: o.stdout, Log: o.stderr,
+		Filter: filter, Concurrency: o.concurrency, PartSize: o.partSize, PartConcurrency: o.partConcurrency,
+		StatePath: statePath,
+		Out:       o.stdout, Log: o.stderr,
 	})
 	var usage *transfer.UsageError
 	if rep != nil && !errors.As(runErr, &usage) {

@@ -79,9 +79,10 @@ type Server struct {
 	// Stop removes it.
 	Dir string
 
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed once cmd has exited
-	stopOnce sync.Once
+	extraArgs []string // Options.GatewayArgs
+	cmd       *exec.Cmd
+	exited    chan struct{} // closed once cmd has exited
+	stopOnce  sync.Once
 }
 
 // Start launches versitygw on a free 127.0.0.1 port with a posix backend in a
@@ -93,7 +94,22 @@ type Server struct {
 // `make tools`; callers must fail, not skip, so that CI cannot pass without
 // the server.
 func Start() (*Server, error) {
-	bin, err := binaryPath()
+	return StartWith(Options{})
+}
+
+// Options adjusts the gateway that StartWith launches.
+type Options struct {
+	// AccessKey and SecretKey are the root credentials; random when empty.
+	AccessKey, SecretKey string
+	// GatewayArgs are extra global versitygw flags, placed before the
+	// backend command: for example --iam-standalone-endpoint, which makes
+	// the gateway enforce a standalone IAM service's users and policies.
+	GatewayArgs []string
+}
+
+// StartWith is Start with options.
+func StartWith(opts Options) (*Server, error) {
+	bin, err := Tool("versitygw", BinaryEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -106,10 +122,17 @@ func Start() (*Server, error) {
 		return nil, fmt.Errorf("s3test: %w", err)
 	}
 	s := &Server{
-		AccessKey: "AK" + randomHex(9),
-		SecretKey: randomHex(20),
+		AccessKey: opts.AccessKey,
+		SecretKey: opts.SecretKey,
 		Region:    Region,
 		Dir:       dir,
+		extraArgs: opts.GatewayArgs,
+	}
+	if s.AccessKey == "" {
+		s.AccessKey = "AK" + randomHex(9)
+	}
+	if s.SecretKey == "" {
+		s.SecretKey = randomHex(20)
 	}
 
 	err = s.launch(bin, nil)
@@ -149,14 +172,15 @@ func (s *Server) launch(bin string, posixOpts []string) error {
 		"--port", "127.0.0.1:0",
 		"--health", healthPath,
 		"--keep-alive", "--quiet",
-		"posix",
 	}
+	args = append(args, s.extraArgs...)
+	args = append(args, "posix")
 	args = append(args, posixOpts...)
 	args = append(args, filepath.Join(s.Dir, "root"))
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = ProcAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("s3test: starting %s: %w", bin, err)
 	}
@@ -184,7 +208,7 @@ func (s *Server) launch(bin string, posixOpts []string) error {
 		default:
 		}
 		if port == 0 {
-			if port, err = listenPort(cmd.Process.Pid); err != nil {
+			if port, err = ListenPort(cmd.Process.Pid); err != nil {
 				return fmt.Errorf("s3test: finding the gateway's port: %w", err)
 			}
 		}
@@ -358,21 +382,25 @@ func env(endpoint, accessKey, secretKey, region string) []string {
 	}
 }
 
-// binaryPath finds the versitygw binary; see Start.
-func binaryPath() (string, error) {
-	if bin := os.Getenv(BinaryEnv); bin != "" {
+// Tool finds a binary that `make tools` installs: the file named by the
+// environment variable envVar if that is set, else <module root>/.tools/bin/NAME,
+// the module root being the nearest directory above the working directory
+// that has a go.mod. A missing binary is an error that says to run
+// `make tools`.
+func Tool(name, envVar string) (string, error) {
+	if bin := os.Getenv(envVar); bin != "" {
 		if _, err := os.Stat(bin); err != nil {
-			return "", fmt.Errorf("s3test: $%s: %w (run `make tools`)", BinaryEnv, err)
+			return "", fmt.Errorf("s3test: $%s: %w (run `make tools`)", envVar, err)
 		}
 		return bin, nil
 	}
 	root, err := moduleRoot()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w; set $%s", err, envVar)
 	}
-	bin := filepath.Join(root, ".tools", "bin", "versitygw")
+	bin := filepath.Join(root, ".tools", "bin", name)
 	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Errorf("s3test: versitygw not found at %s: run `make tools` (or set $%s)", bin, BinaryEnv)
+		return "", fmt.Errorf("s3test: %s not found at %s: run `make tools` (or set $%s)", name, bin, envVar)
 	}
 	return bin, nil
 }
@@ -390,7 +418,7 @@ func moduleRoot() (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", fmt.Errorf("s3test: no go.mod above the working directory; set $%s", BinaryEnv)
+			return "", errors.New("s3test: no go.mod above the working directory")
 		}
 		dir = parent
 	}

@@ -10,19 +10,20 @@ import (
 	"syscall"
 )
 
-// sysProcAttr makes the kernel kill the gateway when the test binary dies
-// without calling Stop (a panic, a -timeout), so no server outlives its test.
+// ProcAttr makes the kernel kill a server started with it when the test binary
+// dies without stopping it (a panic, a -timeout), so no server outlives its test.
 // Strictly the signal follows the OS thread that started it, but the Go
 // runtime only ends threads that a goroutine left locked, which the tests
 // using this package do not do.
-func sysProcAttr() *syscall.SysProcAttr {
+func ProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
-// listenPort returns the TCP port that process pid listens on, or 0 if it
-// does not listen yet. versitygw binds 127.0.0.1:0 and does not print the
-// port, so match the process's socket inodes against /proc/PID/net/tcp.
-func listenPort(pid int) (int, error) {
+// ListenPort returns the TCP port that process pid listens on, or 0 if it
+// does not listen yet (the first one if it listens on several). versitygw
+// binds 127.0.0.1:0 and does not print the port, so match the process's
+// socket inodes against /proc/PID/net/tcp.
+func ListenPort(pid int) (int, error) {
 	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
 	fds, err := os.ReadDir(fdDir)
 	if err != nil {

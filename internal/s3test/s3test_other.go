@@ -7,10 +7,11 @@ import (
 	"syscall"
 )
 
-func sysProcAttr() *syscall.SysProcAttr { return nil }
+// ProcAttr returns nil: only Linux can tie a child's life to its parent.
+func ProcAttr() *syscall.SysProcAttr { return nil }
 
-// listenPort is implemented only for Linux, where /proc tells which port the
+// ListenPort is implemented only for Linux, where /proc tells which port the
 // kernel chose for the gateway.
-func listenPort(pid int) (int, error) {
+func ListenPort(pid int) (int, error) {
 	return 0, errors.New("s3test runs versitygw on Linux only")
 }
