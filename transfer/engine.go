@@ -404,12 +404,15 @@ func (e *engine) runSingle(ctx context.Context) error {
 		if it.objectKey == "" || strings.HasSuffix(it.objectKey, "/") {
 			it.objectKey += src.Key
 		}
-		if info, err := e.store.Head(ctx, it.objectKey); err == nil {
-			dst := Entry{Key: src.Key}
-			applyObjectMeta(&dst, info)
-			it.dst = &dst
-		} else if !IsNotFound(err) {
-			return err
+		// cp overwrites whatever is there, so only a compare needs to know the object (and the permission to read it).
+		if e.o.Compare != CompareAlways {
+			if info, err := e.store.Head(ctx, it.objectKey); err == nil {
+				dst := Entry{Key: src.Key}
+				applyObjectMeta(&dst, info)
+				it.dst = &dst
+			} else if !IsNotFound(err) {
+				return err
+			}
 		}
 	} else {
 		key := e.o.Src.Key
