@@ -1,14 +1,17 @@
 # fsxsync build, test and demo entry points.
 #
-# The tests run against a real local S3 server, the Versity S3 Gateway, which
-# `make tools` builds into .tools/bin (git-ignored). Every target that needs
-# the server depends on `tools`, so `make test` works on a fresh checkout.
+# The tests run against a real local S3 server, the Versity S3 Gateway, and
+# an EC2 instance metadata mock, which `make tools` builds into .tools/bin
+# (git-ignored). Every target that needs them depends on `tools`, so
+# `make test` works on a fresh checkout.
 
-# The only place the gateway version is pinned.
+# The only places the tool versions are pinned.
 VERSITYGW_VERSION := v1.8.0
+EC2_METADATA_MOCK_VERSION := v1.13.0
 
 TOOLS_BIN := $(CURDIR)/.tools/bin
 VERSITYGW := $(TOOLS_BIN)/versitygw
+EC2_METADATA_MOCK := $(TOOLS_BIN)/ec2-metadata-mock
 FSXSYNC   := $(CURDIR)/bin/fsxsync
 
 # Fall back to fixed strings so a tarball or a repository without commits still builds.
@@ -18,15 +21,15 @@ COMMIT  := $(or $(shell git rev-parse --short HEAD 2>/dev/null),unknown)
 # Per-target time for `make fuzz`.
 FUZZTIME ?= 10s
 
-# Tests find the gateway and the CLI through these variables (see internal/s3test).
-TEST_ENV := FSXSYNC_VERSITYGW=$(VERSITYGW) FSXSYNC_BIN=$(FSXSYNC)
+# Tests find the tools and the CLI through these variables (see internal/s3test, internal/iamtest).
+TEST_ENV := FSXSYNC_VERSITYGW=$(VERSITYGW) FSXSYNC_EC2_METADATA_MOCK=$(EC2_METADATA_MOCK) FSXSYNC_BIN=$(FSXSYNC)
 
 .PHONY: all tools build test demo bench fuzz clean
 
 all: build
 
-# Building versitygw takes about 90 s, so only rebuild when the binary is
-# missing or was built from another module version. `versitygw --version`
+# Building versitygw takes about 90 s, so only rebuild a tool when its binary
+# is missing or was built from another module version. `versitygw --version`
 # prints "git" for `go install` builds, so read the version Go recorded in the
 # binary instead.
 tools:
@@ -34,6 +37,11 @@ tools:
 	if [ "$$have" != "$(VERSITYGW_VERSION)" ]; then \
 		echo "building versitygw $(VERSITYGW_VERSION) into $(TOOLS_BIN) (takes about 90 s)"; \
 		GOBIN=$(TOOLS_BIN) go install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION); \
+	fi
+	@have=$$(go version -m $(EC2_METADATA_MOCK) 2>/dev/null | awk '$$1 == "mod" { print $$3 }'); \
+	if [ "$$have" != "$(EC2_METADATA_MOCK_VERSION)" ]; then \
+		echo "building ec2-metadata-mock $(EC2_METADATA_MOCK_VERSION) into $(TOOLS_BIN)"; \
+		GOBIN=$(TOOLS_BIN) go install github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock@$(EC2_METADATA_MOCK_VERSION); \
 	fi
 
 build:
