@@ -25,7 +25,8 @@
 //
 // What versitygw's IAM supports: users, access keys, inline user and role
 // policies, roles, GetCallerIdentity and AssumeRoleWithWebIdentity. It has no
-// AssumeRole and no SimulatePrincipalPolicy.
+// managed policies, no AssumeRole and no SimulatePrincipalPolicy; the facts
+// the tests establish are listed at the top of iamtest_test.go.
 package iamtest
 
 import (
@@ -136,7 +137,10 @@ func (e *Env) start(bin string) error {
 		}
 		return answers200(baseURL + "/health")
 	}
-	proc, baseURL, err := startProcess("versitygw iam", bin, args, nil, filepath.Join(e.Dir, "iam.log"), ready)
+	// versitygw also reads VGW_* variables (a vault or LDAP store, ports);
+	// the caller's must not change the service.
+	env := environWithout("VGW_")
+	proc, baseURL, err := startProcess("versitygw iam", bin, args, env, filepath.Join(e.Dir, "iam.log"), ready)
 	if err != nil {
 		return err
 	}

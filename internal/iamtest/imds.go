@@ -84,9 +84,9 @@ func (m *IMDS) start(bin, accessKey, secretKey string) error {
 	cfg := map[string]any{
 		"metadata": map[string]any{
 			"values": map[string]any{
-				"instance-id":                    InstanceID,
-				"placement-region":               IMDSRegion,
-				"placement-availability-zone":    IMDSRegion + "a",
+				"instance-id":                   InstanceID,
+				"placement-region":              IMDSRegion,
+				"placement-availability-zone":   IMDSRegion + "a",
 				"iam-security-credentials-role": m.RoleName,
 				"iam-security-credentials": map[string]any{
 					"Code":            "Success",
