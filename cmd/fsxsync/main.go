@@ -81,15 +81,18 @@ func exitCode(termCtx, ctx context.Context, err error) int {
 		return exitInterrupted
 	}
 	var usage *transfer.UsageError
+	var denied *transfer.DeniedError
+	var creds *transfer.CredentialsError
 	switch code := transfer.ErrorCode(err); {
 	case errors.Is(err, errSomeFailed):
 		return exitSomeFailed
 	case errors.As(err, &usage), code == "NoSuchBucket":
 		return exitUsage
-	case code == "AccessDenied" || code == "AllAccessDisabled":
+	case errors.As(err, &denied), code == "AccessDenied" || code == "AllAccessDisabled":
 		return exitDenied
-	case code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "ExpiredToken" ||
-		code == "InvalidToken" || code == "TokenRefreshRequired" || isNoCredentials(err):
+	case errors.As(err, &creds),
+		code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "ExpiredToken" ||
+			code == "InvalidToken" || code == "TokenRefreshRequired" || isNoCredentials(err):
 		return exitNoCreds
 	}
 	return exitSomeFailed
@@ -102,7 +105,7 @@ func newApp() *cli.App {
 		Version: version + " (" + commit + ")",
 		Description: "fsxsync copies and syncs a local tree and an S3 prefix in either direction, in parallel and in\n" +
 			"multipart, keeping POSIX metadata in the format FSx for Lustre data repositories use.\n\n" + exitCodeHelp,
-		Commands:             []*cli.Command{cpCommand(), syncCommand()},
+		Commands:             []*cli.Command{cpCommand(), syncCommand(), checkCommand(), whoamiCommand()},
 		EnableBashCompletion: true,
 		Suggest:              true,
 		// Errors are printed and mapped to exit codes by main, never by the cli package (which would os.Exit).

@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/fsxsync/fsxsync/internal/s3test"
+	"github.com/fsxsync/fsxsync/internal/iamtest"
 )
 
 // The CLI end-to-end tests are scripts in testdata/script, run by testscript against a real versitygw: the test
@@ -29,23 +29,32 @@ func TestMain(m *testing.M) {
 }
 
 func TestScripts(t *testing.T) {
-	srv, err := s3test.Start()
+	// The gateway enforces IAM policies and serves STS, like AWS: every script runs the preflight for real.
+	env, err := iamtest.Start()
 	if err != nil {
 		t.Fatalf("the CLI tests need versitygw: %v", err)
 	}
-	t.Cleanup(srv.Stop)
+	t.Cleanup(env.Stop)
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
-		Setup: func(env *testscript.Env) error {
-			bucket := srv.NewBucket(env.T().(testing.TB))
-			env.Setenv("BUCKET", bucket)
-			env.Setenv("HOME", env.WorkDir)
-			env.Setenv("FSXSYNC_STATE_DIR", filepath.Join(env.WorkDir, ".state"))
-			for _, kv := range srv.Env() {
-				k, v, _ := strings.Cut(kv, "=")
-				env.Setenv(k, v)
+		Setup: func(e *testscript.Env) error {
+			bucket := env.NewBucket(e.T().(testing.TB))
+			e.Setenv("BUCKET", bucket)
+			e.Setenv("HOME", e.WorkDir)
+			e.Setenv("FSXSYNC_STATE_DIR", filepath.Join(e.WorkDir, ".state"))
+			for k, v := range map[string]string{
+				"AWS_ENDPOINT_URL_S3": env.S3Endpoint, "AWS_ENDPOINT_URL_STS": env.IAMEndpoint,
+				"AWS_ENDPOINT_URL_IAM": env.IAMEndpoint, "AWS_ACCESS_KEY_ID": env.RootAccess,
+				"AWS_SECRET_ACCESS_KEY": env.RootSecret, "AWS_REGION": env.Region,
+				// Nothing from this machine may leak in.
+				"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+			} {
+				e.Setenv(k, v)
 			}
-			env.Values["client"] = srv.Client()
+			e.Values["client"] = env.RootS3()
+			e.Values["iam"] = env
+			e.Values["t"] = e.T().(testing.TB)
+			e.Values["last"] = &lastRun{}
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -54,6 +63,10 @@ func TestScripts(t *testing.T) {
 			"treediff": cmdTreediff,
 			"settime":  cmdSettime,
 			"exitcode": cmdExitcode,
+			"asuser":   cmdAsuser,
+			"nocreds":  cmdNocreds,
+			"within":   cmdWithin,
+			"s3mpu":    cmdS3mpu,
 		},
 	})
 }
@@ -89,6 +102,7 @@ func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
 	cmd := exec.Command(path, args[2:]...)
 	cmd.Dir = ts.MkAbs(".")
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "BUCKET", "FSXSYNC_STATE_DIR", "AWS_ENDPOINT_URL",
+		"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_IAM", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
 		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_EC2_METADATA_DISABLED", "AWS_CONFIG_FILE",
 		"AWS_SHARED_CREDENTIALS_FILE", "TESTSCRIPT_COMMAND"} {
 		if v := ts.Getenv(k); v != "" {
@@ -96,7 +110,9 @@ func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	cmd.Stdout, cmd.Stderr = ts.Stdout(), ts.Stderr()
+	start := time.Now()
 	err = cmd.Run()
+	ts.Value("last").(*lastRun).took = time.Since(start)
 	got := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		got = ee.ExitCode()
@@ -206,4 +222,61 @@ func hashBytes(b []byte) uint64 {
 		h *= 1099511628211
 	}
 	return h
+}
+
+// lastRun remembers how long the last exitcode command took, for within.
+type lastRun struct{ took time.Duration }
+
+// within SECONDS fails unless the last exitcode command finished within that many seconds.
+func cmdWithin(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: within SECONDS")
+	}
+	limit, err := time.ParseDuration(args[0] + "s")
+	ts.Check(err)
+	took := ts.Value("last").(*lastRun).took
+	ts.Logf("took %v", took)
+	if took > limit {
+		ts.Fatalf("took %v, more than %v", took, limit)
+	}
+}
+
+// asuser NAME POLICYFILE creates an IAM user with the policy in POLICYFILE ($BUCKET expanded) and makes the
+// following commands get that user's keys the way a compute node gets its role's: from an EC2 instance metadata
+// service (ec2-metadata-mock), with no keys in the environment.
+func cmdAsuser(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: asuser NAME POLICYFILE")
+	}
+	env := ts.Value("iam").(*iamtest.Env)
+	policy := os.Expand(ts.ReadFile(args[1]), ts.Getenv)
+	name := args[0] + "-" + ts.Getenv("BUCKET")[len(ts.Getenv("BUCKET"))-8:]
+	ak, sk := env.NewUser(ts.Value("t").(testing.TB), name, policy)
+	imds, err := iamtest.StartIMDS("fsxsync-node-role", ak, sk)
+	ts.Check(err)
+	ts.Defer(imds.Stop)
+	for _, kv := range imds.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		ts.Setenv(k, v)
+	}
+}
+
+// nocreds removes every credential source: no keys, and an instance metadata endpoint where nothing listens.
+func cmdNocreds(ts *testscript.TestScript, neg bool, args []string) {
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"} {
+		ts.Setenv(k, "")
+	}
+	ts.Setenv("AWS_EC2_METADATA_DISABLED", "false")
+	ts.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1")
+}
+
+// s3mpu prints the multipart uploads open in $BUCKET, one key per line.
+func cmdS3mpu(ts *testscript.TestScript, neg bool, args []string) {
+	c := ts.Value("client").(*s3.Client)
+	w := ts.Stdout() // asked for even when nothing is printed, so stdout is reset
+	out, err := c.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(ts.Getenv("BUCKET"))})
+	ts.Check(err)
+	for _, u := range out.Uploads {
+		fmt.Fprintf(w, "%s\n", aws.ToString(u.Key))
+	}
 }

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"io"
 	"os"
 	"path/filepath"
@@ -31,6 +34,7 @@ type transferOptions struct {
 	profile         string
 	stateDir        string
 	reportPath      string
+	noPreflight     bool
 	stdout, stderr  io.Writer
 }
 
@@ -52,6 +56,7 @@ func transferFlags(rules *ruleList) []cli.Flag {
 		&cli.IntFlag{Name: "concurrency", Value: transfer.DefaultConcurrency, Usage: "files in flight at once"},
 		&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "multipart part size (grows automatically so no object needs over 10,000 parts)"},
 		&cli.IntFlag{Name: "part-concurrency", Value: transfer.DefaultPartConcurrency, Usage: "parts in flight per large file"},
+		&cli.BoolFlag{Name: "no-preflight", Usage: "skip the identity and permission preflight (see fsxsync check)"},
 		&cli.StringFlag{Name: "report", Usage: "write a JSON report (counts, failed files and reasons) to `FILE`"},
 		&cli.StringFlag{Name: "state-dir", Usage: "where to keep the sync state that spares a no-op sync one HEAD request per object; \"none\" disables it (default: the user cache directory)", EnvVars: []string{"FSXSYNC_STATE_DIR"}},
 	}
@@ -67,7 +72,7 @@ func parseTransferOptions(c *cli.Context, rules *ruleList) (transferOptions, err
 		src: c.Args().Get(0), dst: c.Args().Get(1),
 		dryRun: c.Bool("dry-run"), concurrency: c.Int("concurrency"), partConcurrency: c.Int("part-concurrency"),
 		endpoint: c.String("endpoint-url"), region: c.String("region"), profile: c.String("profile"),
-		reportPath: c.String("report"), stateDir: c.String("state-dir"),
+		reportPath: c.String("report"), stateDir: c.String("state-dir"), noPreflight: c.Bool("no-preflight"),
 		stdout: c.App.Writer, stderr: c.App.ErrWriter,
 	}
 	if o.concurrency < 1 || o.concurrency > 4096 {
@@ -141,17 +146,77 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// runTransfer builds the engine's options and S3 store, runs, prints the summary and writes the report.
-func runTransfer(ctx context.Context, o transferOptions, compare transfer.CompareMode) error {
+// session is what every transfer command resolves before it runs: both locations, the direction, the SDK config
+// and the one S3 client.
+type session struct {
+	src, dst   transfer.Location
+	dir        transfer.Direction
+	remote     transfer.Location
+	local      string
+	cfg        aws.Config
+	clientOpts transfer.ClientOptions
+	s3         *s3.Client
+}
+
+func newSession(ctx context.Context, o transferOptions) (*session, error) {
 	src, err := transfer.ParseLocation(o.src)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dst, err := transfer.ParseLocation(o.dst)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dir, err := transfer.DirectionOf(src, dst)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{src: src, dst: dst, dir: dir, remote: dst, local: src.Local}
+	if dir == transfer.Download {
+		s.remote, s.local = src, dst.Local
+	}
+	s.clientOpts = transfer.ClientOptions{Endpoint: o.endpoint, Region: o.region, Profile: o.profile,
+		MaxConns: o.concurrency * o.partConcurrency}
+	if s.cfg, err = transfer.LoadConfig(ctx, s.clientOpts); err != nil {
+		return nil, err
+	}
+	s.s3 = transfer.NewS3Client(s.cfg, s.clientOpts)
+	return s, nil
+}
+
+// preflight runs the permission preflight and moves the S3 client to the bucket's region when the server named
+// another one.
+func (s *session) preflight(ctx context.Context, o transferOptions, compare transfer.CompareMode, verbose bool) error {
+	rep, err := runPreflight(ctx, s.cfg, s.s3, preflightRequest{src: s.src, dst: s.dst, recursive: o.recursive,
+		compare: compare != transfer.CompareAlways, delete: o.delete}, o.stderr, verbose)
+	if err != nil {
+		return err
+	}
+	if rep.Region != "" && rep.Region != s.cfg.Region {
+		fmt.Fprintf(o.stderr, "bucket %s is in %s, not %s: using %s\n", s.remote.Bucket, rep.Region, s.cfg.Region, rep.Region)
+		s.cfg.Region = rep.Region
+		s.s3 = transfer.NewS3Client(s.cfg, s.clientOpts)
+	}
+	return nil
+}
+
+// runCheck runs the preflight alone and prints its whole table.
+func runCheck(ctx context.Context, o transferOptions, compare transfer.CompareMode) error {
+	s, err := newSession(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := s.preflight(ctx, o, compare, true); err != nil {
+		return err
+	}
+	fmt.Fprintln(o.stdout, "check passed: the transfer is allowed")
+	return nil
+}
+
+// runTransfer runs the preflight (unless --no-preflight), then the engine; it prints the summary and writes the
+// report.
+func runTransfer(ctx context.Context, o transferOptions, compare transfer.CompareMode) error {
+	s, err := newSession(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -159,28 +224,21 @@ func runTransfer(ctx context.Context, o transferOptions, compare transfer.Compar
 	if err != nil {
 		return err
 	}
-	remote := dst
-	local := src.Local
-	if dir == transfer.Download {
-		remote, local = src, dst.Local
+	if !o.noPreflight {
+		if err := s.preflight(ctx, o, compare, false); err != nil {
+			return err
+		}
 	}
-	clientOpts := transfer.ClientOptions{Endpoint: o.endpoint, Region: o.region, Profile: o.profile,
-		MaxConns: o.concurrency * o.partConcurrency}
-	cfg, err := transfer.LoadConfig(ctx, clientOpts)
-	if err != nil {
-		return err
-	}
-	store := transfer.NewS3Store(transfer.NewS3Client(cfg, clientOpts), remote.Bucket,
+	store := transfer.NewS3Store(s.s3, s.remote.Bucket,
 		transfer.StoreOptions{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
 	statePath := ""
 	if o.stateDir != "" && o.recursive {
-		statePath = transfer.StatePath(o.stateDir, o.endpoint, remote.Bucket, remote.DirPrefix(), local)
+		statePath = transfer.StatePath(o.stateDir, o.endpoint, s.remote.Bucket, s.remote.DirPrefix(), s.local)
 	}
 	rep, runErr := transfer.Run(ctx, store, transfer.Options{
-		Src: src, Dst: dst, Recursive: o.recursive, Compare: compare, Delete: o.delete, DryRun: o.dryRun,
+		Src: s.src, Dst: s.dst, Recursive: o.recursive, Compare: compare, Delete: o.delete, DryRun: o.dryRun,
 		Filter: filter, Concurrency: o.concurrency, PartSize: o.partSize, PartConcurrency: o.partConcurrency,
-		StatePath: statePath,
-		Out:       o.stdout, Log: o.stderr,
+		StatePath: statePath, Out: o.stdout, Log: o.stderr,
 	})
 	var usage *transfer.UsageError
 	if rep != nil && !errors.As(runErr, &usage) {

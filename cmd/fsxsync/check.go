@@ -1,0 +1,48 @@
+package main
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/fsxsync/fsxsync/transfer"
+)
+
+func checkCommand() *cli.Command {
+	rules := &ruleList{}
+	flags := append([]cli.Flag{
+		&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "check a tree copy (cp -r); sync always is one"},
+		&cli.BoolFlag{Name: "cp", Usage: "check a cp rather than a sync (cp reads no destination metadata)"},
+		&cli.BoolFlag{Name: "delete", Usage: "check a sync --delete"},
+		&cli.BoolFlag{Name: "size-only", Usage: "accepted for symmetry with sync; changes nothing checked"},
+		&cli.BoolFlag{Name: "exact-timestamps", Usage: "accepted for symmetry with sync; changes nothing checked"},
+	}, transferFlags(rules)...)
+	return &cli.Command{
+		Name:      "check",
+		Usage:     "prove, without moving data, that a transfer would be allowed: identity, permissions, bucket, local paths",
+		ArgsUsage: "SRC DST",
+		Description: `Runs the preflight that cp and sync run before the first byte moves, and prints it as a table: every
+S3 permission the transfer needs (derived from the direction and the flags), how it was proven (simulated with
+iam:SimulatePrincipalPolicy where the caller may, probed with requests that touch no user data), and the result.
+Run it inside a job (srun fsxsync check ...) to test the role the job's node has.
+
+EXAMPLES:
+   srun -p compute fsxsync check /fsx/$USER/out s3://my-bucket/results/
+   fsxsync check --delete s3://my-bucket/inputs /fsx/$USER/inputs
+
+` + exitCodeHelp,
+		Flags:        flags,
+		OnUsageError: usageError,
+		Action: func(c *cli.Context) error {
+			o, err := parseTransferOptions(c, rules)
+			if err != nil {
+				return err
+			}
+			o.recursive = !c.Bool("cp") || c.Bool("recursive")
+			o.delete = c.Bool("delete")
+			compare := transfer.CompareNewer
+			if c.Bool("cp") {
+				compare = transfer.CompareAlways
+			}
+			return runCheck(c.Context, o, compare)
+		},
+	}
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/urfave/cli/v2"
+
+	"github.com/fsxsync/fsxsync/transfer"
+)
+
+// whoamiOptions are the parsed flags of whoami.
+type whoamiOptions struct {
+	json    bool
+	client  transfer.ClientOptions
+	environ func(string) string
+	stdout  io.Writer
+}
+
+func whoamiCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "whoami",
+		Usage: "show which AWS identity fsxsync runs as, where its credentials come from, and where it runs",
+		Description: `Resolves credentials the way every fsxsync command does (environment, shared config profile, SSO,
+web identity, container, EC2 instance role through IMDSv2), asks STS who they belong to, and says what kind of
+identity that is. On a ParallelCluster head or login node it warns that jobs run with their queue's role: test that
+one from inside a job with 'srun fsxsync check SRC DST'.
+
+` + exitCodeHelp,
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+		}, networkFlags()...),
+		OnUsageError: usageError,
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 0 {
+				return transfer.Usagef("whoami takes no arguments (got %q)", c.Args().First())
+			}
+			return runWhoami(c, whoamiOptions{json: c.Bool("json"), environ: os.Getenv, stdout: c.App.Writer,
+				client: transfer.ClientOptions{Region: c.String("region"), Profile: c.String("profile")}})
+		},
+	}
+}
+
+// whoamiResult is what whoami prints; its JSON form is stable for scripts.
+type whoamiResult struct {
+	ARN              string             `json:"arn"`
+	Account          string             `json:"account"`
+	UserID           string             `json:"user_id"`
+	Kind             string             `json:"kind"`
+	Description      string             `json:"description"`
+	Identity         transfer.Identity  `json:"identity"`
+	CredentialSource string             `json:"credential_source"`
+	AccessKeyID      string             `json:"access_key_id_masked"`
+	Temporary        bool               `json:"temporary"`
+	Expires          *time.Time         `json:"expires,omitempty"`
+	Slurm            *transfer.SlurmEnv `json:"slurm,omitempty"`
+	Warnings         []string           `json:"warnings"`
+}
+
+func runWhoami(c *cli.Context, o whoamiOptions) error {
+	ctx := c.Context
+	cfg, err := transfer.LoadConfig(ctx, o.client)
+	if err != nil {
+		return &transfer.CredentialsError{Err: err}
+	}
+	caller, err := transfer.ResolveCaller(ctx, cfg.Credentials, sts.NewFromConfig(cfg))
+	if err != nil {
+		return err
+	}
+	slurm := transfer.SlurmFromEnv(o.environ)
+	if slurm != nil && slurm.Partition != "" {
+		caller.Identity = caller.Identity.MatchQueue(slurm.Partition)
+	}
+	res := whoamiResult{ARN: caller.Identity.ARN, Account: caller.Identity.Account, UserID: caller.Identity.UserID,
+		Kind: string(caller.Identity.Kind), Description: caller.Identity.Describe(), Identity: caller.Identity,
+		CredentialSource: caller.Source, AccessKeyID: caller.KeyID, Temporary: caller.Temporary, Slurm: slurm,
+		Warnings: transfer.WhereWarnings(caller.Identity, slurm)}
+	if !caller.Expires.IsZero() {
+		res.Expires = &caller.Expires
+	}
+	if o.json {
+		enc := json.NewEncoder(o.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	w := o.stdout
+	fmt.Fprintf(w, "identity:     %s\n", res.Description)
+	fmt.Fprintf(w, "arn:          %s\n", res.ARN)
+	fmt.Fprintf(w, "account:      %s\n", res.Account)
+	fmt.Fprintf(w, "user id:      %s\n", res.UserID)
+	kind := "long-term"
+	if res.Temporary {
+		kind = "temporary"
+	}
+	fmt.Fprintf(w, "credentials:  %s, %s key %s", res.CredentialSource, kind, res.AccessKeyID)
+	if res.Expires != nil {
+		fmt.Fprintf(w, ", expires %s (in %s)", res.Expires.Format(time.RFC3339), time.Until(*res.Expires).Round(time.Minute))
+	}
+	fmt.Fprintln(w)
+	if slurm != nil {
+		fmt.Fprintf(w, "slurm:        %s\n", slurm.Describe())
+	} else {
+		fmt.Fprintln(w, "slurm:        not in a Slurm job")
+	}
+	for _, warn := range res.Warnings {
+		fmt.Fprintf(w, "warning:      %s\n", warn)
+	}
+	return nil
+}

@@ -1,0 +1,664 @@
+package transfer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/fsxsync/fsxsync/fsx"
+)
+
+// The preflight proves, before the first byte of user data moves, that the caller has an identity and every
+// permission the transfer needs. It derives the (action, resource) pairs from the transfer (Requirements), asks IAM's
+// policy simulator where the caller may use it, and probes S3 with requests that touch no user data: a one-key
+// listing, a one-byte read of an existing object, an abort of a multipart upload that does not exist, a multipart
+// upload started and aborted, a delete of a key that does not exist. Probes see what simulation cannot: bucket
+// policies, KMS key policies, SCPs, and servers without IAM.
+
+// credentialTimeout bounds the search for credentials: with nothing configured and no instance metadata service,
+// the SDK would otherwise spend 4 to 5 seconds on IMDS retries before saying so.
+const credentialTimeout = 2500 * time.Millisecond
+
+// PreflightS3 is the part of the S3 API the preflight uses.
+type PreflightS3 interface {
+	HeadBucket(context.Context, *s3.HeadBucketInput, ...func(*s3.Options)) (*s3.HeadBucketOutput, error)
+	GetBucketEncryption(context.Context, *s3.GetBucketEncryptionInput, ...func(*s3.Options)) (*s3.GetBucketEncryptionOutput, error)
+	ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+	CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
+	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+}
+
+// PreflightSTS resolves the caller.
+type PreflightSTS interface {
+	GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput, ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
+}
+
+// PreflightIAM runs the policy simulator.
+type PreflightIAM interface {
+	GetRole(context.Context, *iam.GetRoleInput, ...func(*iam.Options)) (*iam.GetRoleOutput, error)
+	SimulatePrincipalPolicy(context.Context, *iam.SimulatePrincipalPolicyInput, ...func(*iam.Options)) (*iam.SimulatePrincipalPolicyOutput, error)
+}
+
+// PreflightInput is the transfer to check and the clients to check it with.
+type PreflightInput struct {
+	Src, Dst  Location
+	Recursive bool
+	Compare   bool // sync (compares, so reads metadata) rather than cp
+	Delete    bool
+	// Credentials are the credentials the transfer will use.
+	Credentials aws.CredentialsProvider
+	S3          PreflightS3
+	STS         PreflightSTS
+	IAM         PreflightIAM // nil: no simulation
+}
+
+// Caller is who the preflight found.
+type Caller struct {
+	Identity Identity
+	// Source says where the credentials came from, in plain words; KeyID is the access key id, masked.
+	Source, KeyID string
+	Temporary     bool
+	Expires       time.Time // zero when the credentials do not expire
+}
+
+// CheckRow is one line of the preflight table.
+type CheckRow struct {
+	Check  string // what was checked: an action on a resource, or a local condition
+	Method string // simulated, probed, simulated+probed, local, -
+	Result string // allowed, DENIED, ok, FAILED, not checked
+	Detail string // the server's words, or why it was not checked
+	failed bool
+}
+
+// Failed reports whether this row stops the transfer.
+func (r CheckRow) Failed() bool { return r.failed }
+
+// PreflightReport is everything the preflight found.
+type PreflightReport struct {
+	Caller  Caller
+	Region  string // the bucket's region when the server said so
+	KMSKey  string
+	Rows    []CheckRow
+	Denied  []Denial
+	Seconds float64
+}
+
+// Denial is one requirement the caller does not have.
+type Denial struct {
+	Requirement
+	Method  string
+	Message string
+}
+
+// DeniedError is the preflight's verdict when a permission is missing. The CLI maps it to exit code 3.
+type DeniedError struct {
+	Principal string
+	Denials   []Denial
+	Fix       string
+}
+
+func (e *DeniedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "access denied: %s may not ", e.Principal)
+	for i, d := range e.Denials {
+		if i > 0 {
+			b.WriteString("; nor ")
+		}
+		fmt.Fprintf(&b, "%s on %s", d.Action, d.Resource)
+		if d.Prefix != "" {
+			fmt.Fprintf(&b, " (prefix %q)", d.Prefix)
+		}
+		if d.Message != "" {
+			fmt.Fprintf(&b, " [%s: %s]", d.Method, d.Message)
+		}
+	}
+	b.WriteString(". Nothing was transferred.")
+	return b.String()
+}
+
+// CredentialsError means there is no usable identity: no credentials, or credentials STS rejects. Exit code 4.
+type CredentialsError struct{ Err error }
+
+func (e *CredentialsError) Error() string { return e.Err.Error() }
+func (e *CredentialsError) Unwrap() error { return e.Err }
+
+// ResolveCaller finds the credentials (bounded in time) and asks STS who they belong to.
+func ResolveCaller(ctx context.Context, creds aws.CredentialsProvider, stsClient PreflightSTS) (Caller, error) {
+	var c Caller
+	cctx, cancel := context.WithTimeout(ctx, credentialTimeout)
+	defer cancel()
+	v, err := creds.Retrieve(cctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return c, ctx.Err()
+		}
+		if cctx.Err() != nil {
+			return c, &CredentialsError{fmt.Errorf("no AWS credentials found within %v: none in the environment (AWS_ACCESS_KEY_ID), "+
+				"the shared config files (AWS_PROFILE, ~/.aws), SSO, web identity or container settings, and no EC2 instance "+
+				"role answered at the instance metadata service; on a laptop run `aws configure` or `aws sso login`", credentialTimeout)}
+		}
+		return c, &CredentialsError{fmt.Errorf("no usable AWS credentials: %w", err)}
+	}
+	c.Source = CredentialSource(v.Source)
+	c.KeyID, c.Temporary = MaskKeyID(v.AccessKeyID)
+	if v.CanExpire {
+		c.Expires = v.Expires
+	}
+	sctx, cancel2 := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel2()
+	out, err := stsClient.GetCallerIdentity(sctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		if ctx.Err() != nil {
+			return c, ctx.Err()
+		}
+		return c, &CredentialsError{fmt.Errorf("STS GetCallerIdentity with %s credentials (%s) failed, so they are not usable: %w", c.Source, c.KeyID, err)}
+	}
+	id, err := ParseIdentity(aws.ToString(out.Arn), aws.ToString(out.Account), aws.ToString(out.UserId))
+	if err != nil {
+		return c, &CredentialsError{err}
+	}
+	c.Identity = id
+	return c, nil
+}
+
+// Preflight runs every check and returns the report; the error is a *CredentialsError, a *DeniedError, a
+// *UsageError (no such bucket, missing source, unwritable destination), or the context's.
+func Preflight(ctx context.Context, in PreflightInput) (*PreflightReport, error) {
+	start := time.Now()
+	rep := &PreflightReport{}
+	defer func() { rep.Seconds = time.Since(start).Seconds() }()
+	dir, err := DirectionOf(in.Src, in.Dst)
+	if err != nil {
+		return rep, err
+	}
+	remote, local := in.Dst, in.Src.Local
+	if dir == Download {
+		remote, local = in.Src, in.Dst.Local
+	}
+	if err := checkLocal(rep, dir, local, in.Recursive); err != nil {
+		return rep, err
+	}
+	rep.Caller, err = ResolveCaller(ctx, in.Credentials, in.STS)
+	if err != nil {
+		return rep, err
+	}
+	if err := checkBucket(ctx, rep, in.S3, remote.Bucket); err != nil {
+		return rep, err
+	}
+	prefix := remote.DirPrefix()
+	if !in.Recursive {
+		prefix = remote.Key
+		if dir == Upload && (prefix == "" || strings.HasSuffix(prefix, "/")) {
+			prefix += filepath.Base(local)
+		}
+	}
+	reqs := Requirements(RequirementsInput{Partition: rep.Caller.Identity.Partition, Bucket: remote.Bucket, Prefix: prefix,
+		Upload: dir == Upload, Recursive: in.Recursive, Compare: in.Compare, Delete: in.Delete, KMSKeyARN: rep.KMSKey})
+
+	sim := simulate(ctx, in.IAM, rep.Caller.Identity, reqs)
+	pr := &prober{s3: in.S3, bucket: remote.Bucket, prefix: prefix, recursive: in.Recursive, probeKey: probeKey(prefix, in.Recursive)}
+	for _, req := range reqs {
+		row := CheckRow{Check: describeRequirement(req), Result: "not checked", Method: "-"}
+		simRes, simOK := sim[req.Action+" "+req.Resource]
+		probeRes := pr.probe(ctx, req)
+		switch {
+		case probeRes.done && simOK:
+			row.Method = "simulated+probed"
+		case probeRes.done:
+			row.Method = "probed"
+		case simOK:
+			row.Method = "simulated"
+		}
+		// A probe is the last word: it goes through every policy (bucket, KMS key, SCP) that the simulator of
+		// identity policies cannot see.
+		switch {
+		case probeRes.done:
+			row.Result, row.Detail = verdict(probeRes.allowed), probeRes.detail
+		case simOK:
+			row.Result, row.Detail = verdict(simRes.allowed), simRes.detail
+		default:
+			row.Detail = probeRes.detail
+		}
+		if row.Result == "DENIED" {
+			row.failed = true
+			rep.Denied = append(rep.Denied, Denial{Requirement: req, Method: row.Method, Message: row.Detail})
+		}
+		rep.Rows = append(rep.Rows, row)
+		if errors.Is(probeRes.err, context.Canceled) {
+			return rep, probeRes.err
+		}
+	}
+	if pr.leftover != "" {
+		rep.Rows = append(rep.Rows, CheckRow{Check: "probe object removed", Method: "probed", Result: "FAILED", failed: true,
+			Detail: fmt.Sprintf("s3://%s/%s remains: deleting it was refused", remote.Bucket, pr.leftover)})
+	}
+	if sim == nil && in.IAM != nil {
+		rep.Rows = append(rep.Rows, CheckRow{Check: "iam:SimulatePrincipalPolicy", Method: "-", Result: "not available",
+			Detail: "the caller may not simulate its policies (usual on compute nodes); probes decided"})
+	}
+	if dir == Download && in.Recursive && len(rep.Denied) == 0 {
+		if err := checkSpace(ctx, rep, in.S3, remote.Bucket, prefix, local); err != nil {
+			return rep, err
+		}
+	}
+	if len(rep.Denied) > 0 {
+		var missing []Requirement
+		for _, d := range rep.Denied {
+			missing = append(missing, d.Requirement)
+		}
+		return rep, &DeniedError{Principal: rep.Caller.Identity.ARN, Denials: rep.Denied, Fix: FixAdvice(rep.Caller.Identity, missing)}
+	}
+	return rep, nil
+}
+
+func verdict(allowed bool) string {
+	if allowed {
+		return "allowed"
+	}
+	return "DENIED"
+}
+
+func describeRequirement(r Requirement) string {
+	s := r.Action + " on " + r.Resource
+	if r.Prefix != "" {
+		s += " (prefix " + r.Prefix + ")"
+	}
+	return s
+}
+
+// checkLocal: the source must be readable, the destination's nearest existing directory writable.
+func checkLocal(rep *PreflightReport, dir Direction, local string, recursive bool) error {
+	if dir == Upload {
+		f, err := os.Open(local)
+		if err != nil {
+			rep.Rows = append(rep.Rows, CheckRow{Check: "local source readable", Method: "local", Result: "FAILED", Detail: err.Error(), failed: true})
+			return Usagef("source %s: %v", local, errors.Unwrap(err))
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.IsDir() {
+			if _, err := f.Readdirnames(1); err != nil && err != io.EOF {
+				rep.Rows = append(rep.Rows, CheckRow{Check: "local source readable", Method: "local", Result: "FAILED", Detail: err.Error(), failed: true})
+				return Usagef("source %s is not readable: %v", local, err)
+			}
+		}
+		rep.Rows = append(rep.Rows, CheckRow{Check: "local source readable: " + local, Method: "local", Result: "ok"})
+		return nil
+	}
+	target := local
+	if !recursive {
+		target = filepath.Dir(local)
+		if fi, err := os.Stat(local); err == nil && fi.IsDir() {
+			target = local
+		}
+	}
+	existing := nearestExisting(target)
+	f, err := fsx.CreateTemp(filepath.Join(existing, "probe"))
+	if err != nil {
+		rep.Rows = append(rep.Rows, CheckRow{Check: "local destination writable: " + existing, Method: "local", Result: "FAILED", Detail: err.Error(), failed: true})
+		return Usagef("destination %s is not writable: %v", existing, err)
+	}
+	fsx.Discard(f)
+	rep.Rows = append(rep.Rows, CheckRow{Check: "local destination writable: " + existing, Method: "local", Result: "ok"})
+	return nil
+}
+
+// nearestExisting returns p or its closest existing ancestor.
+func nearestExisting(p string) string {
+	p = filepath.Clean(p)
+	for {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return p
+		}
+		p = parent
+	}
+}
+
+// checkBucket learns whether the bucket exists, its region and its default encryption.
+func checkBucket(ctx context.Context, rep *PreflightReport, c PreflightS3, bucket string) error {
+	out, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+	switch {
+	case err == nil:
+		rep.Region = aws.ToString(out.BucketRegion)
+		rep.Rows = append(rep.Rows, CheckRow{Check: "bucket " + bucket + " exists", Method: "probed", Result: "ok", Detail: regionDetail(rep.Region)})
+	case httpStatus(err) == http.StatusNotFound || ErrorCode(err) == "NoSuchBucket":
+		rep.Rows = append(rep.Rows, CheckRow{Check: "bucket " + bucket + " exists", Method: "probed", Result: "FAILED", Detail: "no such bucket", failed: true})
+		return Usagef("bucket %s does not exist (NoSuchBucket): check the name in the s3:// URL", bucket)
+	case ErrorCode(err) == "RequestTimeTooSkewed":
+		return &CredentialsError{fmt.Errorf("this machine's clock is too far from the server's for signed requests (RequestTimeTooSkewed): fix the clock (chrony/NTP): %w", err)}
+	case isCredentialCode(ErrorCode(err)):
+		return &CredentialsError{fmt.Errorf("S3 rejected the credentials: %w", err)}
+	case isUnreachable(err):
+		return Usagef("cannot reach S3 for bucket %s: %v (check --endpoint-url, the network, or a proxy)", bucket, err)
+	default:
+		// HeadBucket is authorized by s3:ListBucket, which a prefix- or key-scoped policy may not grant; the
+		// requirement rows below tell. A redirect still names the bucket's region.
+		rep.Region = responseHeader(err, "X-Amz-Bucket-Region")
+		rep.Rows = append(rep.Rows, CheckRow{Check: "bucket " + bucket + " exists", Method: "probed", Result: "not checked",
+			Detail: fmt.Sprintf("HeadBucket: %s%s", shortError(err), regionDetail(rep.Region))})
+	}
+	enc, err := c.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: aws.String(bucket)})
+	if err == nil && enc.ServerSideEncryptionConfiguration != nil {
+		for _, r := range enc.ServerSideEncryptionConfiguration.Rules {
+			if d := r.ApplyServerSideEncryptionByDefault; d != nil && strings.HasPrefix(string(d.SSEAlgorithm), "aws:kms") {
+				rep.KMSKey = aws.ToString(d.KMSMasterKeyID)
+				if rep.KMSKey == "" {
+					rep.KMSKey = "aws/s3"
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func regionDetail(r string) string {
+	if r == "" {
+		return ""
+	}
+	return "region " + r
+}
+
+// simResult is the simulator's verdict on one requirement.
+type simResult struct {
+	allowed bool
+	detail  string
+}
+
+// simulate asks iam:SimulatePrincipalPolicy about every requirement. It returns nil when the caller may not use
+// the simulator (or the server has none): then probes decide alone.
+func simulate(ctx context.Context, c PreflightIAM, id Identity, reqs []Requirement) map[string]simResult {
+	if c == nil {
+		return nil
+	}
+	var source string
+	switch id.Kind {
+	case KindUser:
+		source = id.ARN
+	case KindAssumedRole, KindSSORole, KindInstanceRole:
+		// STS drops the role's path (ParallelCluster roles live under /parallelcluster/<cluster>/); the simulator
+		// needs the exact ARN, which only iam:GetRole knows.
+		out, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(id.RoleName)})
+		if err != nil || out.Role == nil {
+			return nil
+		}
+		source = aws.ToString(out.Role.Arn)
+	default:
+		return nil
+	}
+	results := map[string]simResult{}
+	for _, r := range reqs {
+		in := &iam.SimulatePrincipalPolicyInput{
+			PolicySourceArn: aws.String(source),
+			ActionNames:     []string{r.Action},
+			ResourceArns:    []string{r.Resource},
+		}
+		if r.Action == actListBucket && r.Prefix != "" {
+			in.ContextEntries = []iamtypes.ContextEntry{{ContextKeyName: aws.String("s3:prefix"),
+				ContextKeyType: iamtypes.ContextKeyTypeEnumString, ContextKeyValues: []string{r.Prefix}}}
+		}
+		out, err := c.SimulatePrincipalPolicy(ctx, in)
+		if err != nil {
+			return nil
+		}
+		for _, er := range out.EvaluationResults {
+			d := er.EvalDecision
+			res := simResult{allowed: d == iamtypes.PolicyEvaluationDecisionTypeAllowed, detail: "simulator: " + string(d)}
+			if d == iamtypes.PolicyEvaluationDecisionTypeExplicitDeny {
+				res.detail = "simulator: explicitDeny (a Deny statement matches)"
+			}
+			results[r.Action+" "+r.Resource] = res
+		}
+	}
+	return results
+}
+
+// prober runs the live probes. None of them reads or writes user data.
+type prober struct {
+	s3        PreflightS3
+	bucket    string
+	prefix    string
+	recursive bool
+	probeKey  string
+	firstKey  string // an existing object under the prefix, learned from the listing
+	firstSize int64
+	abort     *probeResult // the AbortMultipartUpload probe, once run
+	leftover  string
+}
+
+type probeResult struct {
+	done    bool
+	allowed bool
+	detail  string
+	err     error
+}
+
+// probeKey is a key under the destination prefix that no user file can have.
+func probeKey(prefix string, recursive bool) string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	dir := prefix
+	if !recursive {
+		dir = path.Dir(prefix) + "/"
+		if dir == "./" {
+			dir = ""
+		}
+	}
+	return dir + ".fsxsync-preflight-" + hex.EncodeToString(b)
+}
+
+func denied(err error) bool {
+	code := ErrorCode(err)
+	return code == "AccessDenied" || code == "AllAccessDisabled" || httpStatus(err) == http.StatusForbidden
+}
+
+func (p *prober) outcome(err error) probeResult {
+	switch {
+	case err == nil:
+		return probeResult{done: true, allowed: true}
+	case denied(err):
+		return probeResult{done: true, allowed: false, detail: shortError(err), err: err}
+	}
+	return probeResult{detail: "probe failed: " + shortError(err), err: err}
+}
+
+func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
+	b := aws.String(p.bucket)
+	switch r.Action {
+	case actListBucket:
+		in := &s3.ListObjectsV2Input{Bucket: b, MaxKeys: aws.Int32(1)}
+		if r.Prefix != "" {
+			in.Prefix = aws.String(r.Prefix)
+		}
+		out, err := p.s3.ListObjectsV2(ctx, in)
+		if err == nil && len(out.Contents) > 0 {
+			p.firstKey, p.firstSize = aws.ToString(out.Contents[0].Key), aws.ToInt64(out.Contents[0].Size)
+		}
+		return p.outcome(err)
+	case actGetObject:
+		key := p.firstKey
+		if !p.recursive {
+			key = p.prefix
+		}
+		if key == "" {
+			return probeResult{detail: "no object under the prefix to read"}
+		}
+		if p.firstSize == 0 && p.recursive {
+			_, err := p.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String(key)})
+			return p.outcome(err)
+		}
+		out, err := p.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String(key), Range: aws.String("bytes=0-0")})
+		if err == nil {
+			out.Body.Close()
+		}
+		if IsNotFound(err) || ErrorCode(err) == "InvalidRange" {
+			// Allowed to ask: the object is just not there (a single-object cp) or empty.
+			return probeResult{done: true, allowed: true, detail: shortError(err)}
+		}
+		return p.outcome(err)
+	case actAbortMultipart:
+		return p.probeAbort(ctx)
+	case actPutObject:
+		if res := p.probeAbort(ctx); !res.done || !res.allowed {
+			// Starting an upload that could not be aborted would leave it open in the bucket. A PUT whose
+			// Content-MD5 cannot match is authorized first and then refused as BadDigest, storing nothing.
+			_, err := p.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String(p.probeKey),
+				Body: strings.NewReader("x"), ContentMD5: aws.String("AAAAAAAAAAAAAAAAAAAAAA==")})
+			if ErrorCode(err) == "BadDigest" {
+				return probeResult{done: true, allowed: true}
+			}
+			return p.outcome(err)
+		}
+		out, err := p.s3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String(p.probeKey)})
+		if err == nil {
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_, aerr := p.s3.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: b, Key: aws.String(p.probeKey), UploadId: out.UploadId})
+			cancel()
+			if aerr != nil {
+				return probeResult{done: true, allowed: true, detail: "started a probe upload but could not abort it: " + shortError(aerr)}
+			}
+		}
+		return p.outcome(err)
+	case actDeleteObject:
+		// Deleting a key that does not exist answers 204 when allowed, 403 when not, and removes nothing.
+		_, err := p.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String(p.probeKey)})
+		res := p.outcome(err)
+		if res.allowed {
+			// With delete proven, the zero-byte PUT probe can always be cleaned up: it checks PutObject itself
+			// (not only CreateMultipartUpload) against bucket policies.
+			if _, err := p.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String(p.probeKey), Body: strings.NewReader("")}); err == nil {
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				if _, err := p.s3.DeleteObject(dctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String(p.probeKey)}); err != nil {
+					p.leftover = p.probeKey
+				}
+				cancel()
+			}
+		}
+		return res
+	}
+	return probeResult{detail: "no probe for this action"}
+}
+
+// probeAbort aborts an upload that does not exist: S3 authorizes the request before it looks the upload up, so
+// NoSuchUpload means allowed. The answer is kept: the PutObject probe needs it first.
+func (p *prober) probeAbort(ctx context.Context) probeResult {
+	if p.abort != nil {
+		return *p.abort
+	}
+	_, err := p.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(p.bucket),
+		Key: aws.String(p.probeKey), UploadId: aws.String("fsxsync-preflight-no-such-upload")})
+	if err != nil && (ErrorCode(err) == "NoSuchUpload" || httpStatus(err) == http.StatusNotFound) {
+		err = nil
+	}
+	res := p.outcome(err)
+	p.abort = &res
+	return res
+}
+
+// checkSpace compares the bytes a download may fetch with the free space at the destination. It reads at most ten
+// pages of the listing (10,000 objects) so the preflight stays fast; beyond that it checks what it saw.
+func checkSpace(ctx context.Context, rep *PreflightReport, c PreflightS3, bucket, prefix, local string) error {
+	var total int64
+	complete := true
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for pages := 0; p.HasMorePages(); pages++ {
+		if pages == 10 {
+			complete = false
+			break
+		}
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil
+		}
+		for _, o := range out.Contents {
+			total += aws.ToInt64(o.Size)
+		}
+	}
+	dir := nearestExisting(local)
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return nil
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	what := HumanBytes(total)
+	if !complete {
+		what = "at least " + what
+	}
+	row := CheckRow{Check: "free space at " + dir, Method: "local", Result: "ok",
+		Detail: fmt.Sprintf("%s to fetch, %s free", what, HumanBytes(free))}
+	if total > free {
+		row.Result, row.failed = "FAILED", true
+		rep.Rows = append(rep.Rows, row)
+		return Usagef("not enough space at %s: the download needs %s, %s is free", dir, what, HumanBytes(free))
+	}
+	rep.Rows = append(rep.Rows, row)
+	return nil
+}
+
+func httpStatus(err error) int {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+func responseHeader(err error, name string) string {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil {
+		return re.Response.Header.Get(name)
+	}
+	return ""
+}
+
+func isCredentialCode(code string) bool {
+	switch code {
+	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired", "InvalidClientTokenId":
+		return true
+	}
+	return false
+}
+
+func isUnreachable(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "connection refused") || strings.Contains(s, "no such host") ||
+		strings.Contains(s, "i/o timeout") || strings.Contains(s, "network is unreachable")
+}
+
+// shortError keeps the server's own words and drops the SDK's operation chain.
+func shortError(err error) string {
+	var api interface {
+		ErrorCode() string
+		ErrorMessage() string
+	}
+	if errors.As(err, &api) {
+		if m := api.ErrorMessage(); m != "" {
+			return api.ErrorCode() + ": " + m
+		}
+		return api.ErrorCode()
+	}
+	return err.Error()
+}
