@@ -57,7 +57,8 @@ func globToRegexp(p string) string {
 		case c == '?':
 			b.WriteString("[^/]")
 		default:
-			b.WriteString(regexp.QuoteMeta(string(c)))
+			// One byte, not string(c): that would turn a byte of a non-UTF-8 name into a different character.
+			b.WriteString(regexp.QuoteMeta(p[i : i+1]))
 		}
 	}
 	return b.String()
