@@ -11,10 +11,7 @@ func checkCommand() *cli.Command {
 	flags := append([]cli.Flag{
 		&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "check a tree copy (cp -r); sync always is one"},
 		&cli.BoolFlag{Name: "cp", Usage: "check a cp rather than a sync (cp reads no destination metadata)"},
-		&cli.BoolFlag{Name: "delete", Usage: "check a sync --delete"},
-		&cli.BoolFlag{Name: "size-only", Usage: "accepted for symmetry with sync; changes nothing checked"},
-		&cli.BoolFlag{Name: "exact-timestamps", Usage: "accepted for symmetry with sync; changes nothing checked"},
-	}, transferFlags(rules)...)
+	}, append(syncFlags(), transferFlags(rules)...)...)
 	return &cli.Command{
 		Name:      "check",
 		Usage:     "prove, without moving data, that a transfer would be allowed: identity, permissions, bucket, local paths",

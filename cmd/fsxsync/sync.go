@@ -6,13 +6,18 @@ import (
 	"github.com/fsxsync/fsxsync/transfer"
 )
 
-func syncCommand() *cli.Command {
-	rules := &ruleList{}
-	flags := append([]cli.Flag{
+// syncFlags are sync's own flags; check takes them too, so that any sync command line can be checked as it is.
+func syncFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.BoolFlag{Name: "delete", Usage: "delete files at the destination that the source does not have (never outside the destination prefix or directory)"},
 		&cli.BoolFlag{Name: "size-only", Usage: "compare sizes only, not modification times"},
 		&cli.BoolFlag{Name: "exact-timestamps", Usage: "transfer when modification times differ at all, not only when the source is newer"},
-	}, transferFlags(rules)...)
+	}
+}
+
+func syncCommand() *cli.Command {
+	rules := &ruleList{}
+	flags := append(syncFlags(), transferFlags(rules)...)
 	return &cli.Command{
 		Name:      "sync",
 		Usage:     "make DST like SRC: transfer what differs, skip the rest",
