@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end demo of fsxsync against a local S3 server (run it with `make demo`).
 #
-# Starts a throwaway versitygw on 127.0.0.1, makes a sample tree, uploads it
-# with `fsxsync sync`, downloads it into another directory, syncs the upload
-# again (nothing should transfer), and checks that the downloaded tree is
-# byte-for-byte the original. Everything it starts or creates is removed on
-# exit, whether it succeeds or not.
+# Starts a throwaway versitygw with its IAM/STS service on 127.0.0.1
+# (internal/iamtest/cmd/localaws), makes a sample tree, runs `fsxsync check`
+# (the preflight, with its table), uploads the tree with `fsxsync sync`,
+# downloads it into another directory, syncs the upload again (nothing should
+# transfer), and checks that the downloaded tree is byte-for-byte the original.
+# Everything it starts or creates is removed on exit, whether it succeeds or not.
 #
 # Needs bin/fsxsync (`make build`, or $FSXSYNC_BIN) and versitygw (`make tools`,
 # or $FSXSYNC_VERSITYGW).
@@ -17,10 +18,14 @@ cd "$repo_root"
 fsxsync=${FSXSYNC_BIN:-$repo_root/bin/fsxsync}
 [[ -x $fsxsync ]] || { echo "demo: $fsxsync not found: run 'make build'" >&2; exit 1; }
 
+# Bound of the wait for the local servers to be ready (seconds).
+start_timeout=30
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/fsxsync-demo.XXXXXX")
 cleanup() {
-	if [[ -n ${VGW_PID:-} ]]; then
-		scripts/versitygw.sh stop || true
+	if [[ -n ${localaws_pid:-} ]]; then
+		kill "$localaws_pid" 2>/dev/null || true
+		wait "$localaws_pid" 2>/dev/null || true
 	fi
 	rm -rf "$work"
 }
@@ -30,22 +35,36 @@ step() {
 	printf '\n== %s\n' "$*"
 }
 
-step "starting versitygw"
-eval "$(scripts/versitygw.sh start)"
-echo "endpoint $AWS_ENDPOINT_URL"
-# The credentials come from the environment set above; keep the machine's own
-# AWS configuration and instance metadata out of the demo.
-export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL_S3
+step "starting versitygw with its IAM/STS service, creating bucket demo"
+go build -o "$work/localaws" ./internal/iamtest/cmd/localaws
+# localaws reads its stdin until EOF and then stops the servers. Give it a FIFO
+# whose write end only this shell holds (fd 3, closed for localaws itself), so
+# the servers also stop if this script is killed before its cleanup runs.
+mkfifo "$work/localaws.in"
+exec 3<>"$work/localaws.in"
+"$work/localaws" demo <"$work/localaws.in" >"$work/localaws.env" 2>"$work/localaws.log" 3>&- &
+localaws_pid=$!
+deadline=$((SECONDS + start_timeout))
+until grep -qsx READY "$work/localaws.env"; do
+	if ! kill -0 "$localaws_pid" 2>/dev/null; then
+		cat "$work/localaws.log" >&2
+		echo "demo: the local servers failed to start (log above)" >&2
+		exit 1
+	fi
+	if ((SECONDS >= deadline)); then
+		cat "$work/localaws.log" >&2
+		echo "demo: the local servers did not start within $start_timeout s (log above)" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+# The export lines: endpoints, root keys, region, and no machine AWS config or instance metadata.
+# shellcheck source=/dev/null  # generated at run time
+source <(grep '^export ' "$work/localaws.env")
+echo "S3 endpoint $AWS_ENDPOINT_URL_S3, STS and IAM endpoint $AWS_ENDPOINT_URL_STS"
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 # Keep the sync state (see README, "Change detection") inside the demo's own directory.
 export FSXSYNC_STATE_DIR=$work/state
-# This gateway runs without its IAM/STS service, so there is no GetCallerIdentity to answer the permission
-# preflight; the tests run the preflight against a gateway that has one (internal/iamtest).
-preflight=--no-preflight
-
-step "creating bucket demo"
-go build -o "$work/s3mb" ./internal/s3test/cmd/s3mb
-"$work/s3mb" demo
 
 step "making a sample tree"
 src=$work/src
@@ -60,14 +79,17 @@ echo "spaces and unicode in the name" >"$src/docs/résumé final (v2).txt"
 head -c $((20 * 1024 * 1024)) /dev/urandom >"$src/data/random-20MiB.bin"
 (cd "$src" && find . | sort)
 
+step "preflight: fsxsync check $src s3://demo/sample"
+"$fsxsync" check "$src" s3://demo/sample --endpoint-url "$AWS_ENDPOINT_URL_S3"
+
 step "upload: fsxsync sync $src s3://demo/sample"
-"$fsxsync" sync "$src" s3://demo/sample --endpoint-url "$AWS_ENDPOINT_URL" $preflight
+"$fsxsync" sync "$src" s3://demo/sample --endpoint-url "$AWS_ENDPOINT_URL_S3"
 
 step "download: fsxsync sync s3://demo/sample $dst"
-"$fsxsync" sync s3://demo/sample "$dst" --endpoint-url "$AWS_ENDPOINT_URL" $preflight
+"$fsxsync" sync s3://demo/sample "$dst" --endpoint-url "$AWS_ENDPOINT_URL_S3"
 
 step "upload again: nothing should be transferred"
-"$fsxsync" sync "$src" s3://demo/sample --endpoint-url "$AWS_ENDPOINT_URL" $preflight | tee "$work/again.txt"
+"$fsxsync" sync "$src" s3://demo/sample --endpoint-url "$AWS_ENDPOINT_URL_S3" | tee "$work/again.txt"
 grep -q '^transferred 0 files' "$work/again.txt" || { echo "demo: the second sync transferred files" >&2; exit 1; }
 
 step "verifying"

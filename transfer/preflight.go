@@ -255,7 +255,7 @@ func Preflight(ctx context.Context, in PreflightInput) (*PreflightReport, error)
 	}
 	if sim == nil && in.IAM != nil {
 		rep.Rows = append(rep.Rows, CheckRow{Check: "iam:SimulatePrincipalPolicy", Method: "-", Result: "not available",
-			Detail: "the caller may not simulate its policies (usual on compute nodes); probes decided"})
+			Detail: "the policy simulator is not available to this identity or server (usual on compute nodes); probes decided"})
 	}
 	if dir == Download && in.Recursive && len(rep.Denied) == 0 {
 		if err := checkSpace(ctx, rep, in.S3, remote.Bucket, prefix, local); err != nil {
