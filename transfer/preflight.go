@@ -34,7 +34,7 @@ import (
 
 // credentialTimeout bounds the search for credentials: with nothing configured and no instance metadata service,
 // the SDK would otherwise spend 4 to 5 seconds on IMDS retries before saying so.
-const credentialTimeout = 2500 * time.Millisecond
+const credentialTimeout = 2 * time.Second
 
 // PreflightS3 is the part of the S3 API the preflight uses.
 type PreflightS3 interface {
