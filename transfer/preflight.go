@@ -258,7 +258,7 @@ func Preflight(ctx context.Context, in PreflightInput) (*PreflightReport, error)
 			Detail: "the policy simulator is not available to this identity or server (usual on compute nodes); probes decided"})
 	}
 	if dir == Download && in.Recursive && len(rep.Denied) == 0 {
-		if err := checkSpace(ctx, rep, in.S3, remote.Bucket, prefix, local); err != nil {
+		if err := checkSpace(ctx, rep, in.S3, remote.Bucket, prefix, local, freeSpace); err != nil {
 			return rep, err
 		}
 	}
@@ -580,7 +580,7 @@ func (p *prober) probeAbort(ctx context.Context) probeResult {
 
 // checkSpace compares the bytes a download may fetch with the free space at the destination. It reads at most ten
 // pages of the listing (10,000 objects) so the preflight stays fast; beyond that it checks what it saw.
-func checkSpace(ctx context.Context, rep *PreflightReport, c PreflightS3, bucket, prefix, local string) error {
+func checkSpace(ctx context.Context, rep *PreflightReport, c PreflightS3, bucket, prefix, local string, free func(string) (int64, error)) error {
 	var total int64
 	complete := true
 	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
@@ -598,24 +598,32 @@ func checkSpace(ctx context.Context, rep *PreflightReport, c PreflightS3, bucket
 		}
 	}
 	dir := nearestExisting(local)
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
+	avail, err := free(dir)
+	if err != nil {
 		return nil
 	}
-	free := int64(st.Bavail) * int64(st.Bsize)
 	what := HumanBytes(total)
 	if !complete {
 		what = "at least " + what
 	}
 	row := CheckRow{Check: "free space at " + dir, Method: "local", Result: "ok",
-		Detail: fmt.Sprintf("%s to fetch, %s free", what, HumanBytes(free))}
-	if total > free {
+		Detail: fmt.Sprintf("%s to fetch, %s free", what, HumanBytes(avail))}
+	if total > avail {
 		row.Result, row.failed = "FAILED", true
 		rep.Rows = append(rep.Rows, row)
-		return Usagef("not enough space at %s: the download needs %s, %s is free", dir, what, HumanBytes(free))
+		return Usagef("not enough space at %s: the download needs %s, %s is free", dir, what, HumanBytes(avail))
 	}
 	rep.Rows = append(rep.Rows, row)
 	return nil
+}
+
+// freeSpace is what an unprivileged user may still write at dir (statfs f_bavail).
+func freeSpace(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 func httpStatus(err error) int {

@@ -2,17 +2,23 @@ package transfer
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // Recorded AWS IAM responses (Query protocol, XML), trimmed to the fields the preflight reads. versitygw has no
@@ -140,5 +146,79 @@ func TestSimulateUnavailableFallsBackToProbes(t *testing.T) {
 	}
 	if res := simulate(context.Background(), nil, id, nil); res != nil {
 		t.Error("simulate without a client returned results")
+	}
+}
+
+// A download that cannot fit is refused before it starts; the listing comes from the real server, the free space
+// from a stand-in for statfs.
+func TestCheckSpace(t *testing.T) {
+	store, bucket := newStore(t)
+	src := t.TempDir()
+	writeTree(t, src, map[string][]byte{"a": randBytes(3000), "b/c": randBytes(5000)}, time.Unix(1700000000, 0))
+	runSync(t, store, src, "s3://"+bucket+"/p", runCfg{})
+	dst := filepath.Join(t.TempDir(), "not", "yet")
+	for _, tc := range []struct {
+		free    int64
+		wantErr bool
+	}{{free: 1 << 20}, {free: 7999, wantErr: true}} {
+		rep := &PreflightReport{}
+		err := checkSpace(context.Background(), rep, srv.Client(), bucket, "p/", dst, func(string) (int64, error) { return tc.free, nil })
+		var ue *UsageError
+		if tc.wantErr != (err != nil) || (err != nil && !errors.As(err, &ue)) {
+			t.Errorf("free %d: err = %v, want a usage error: %v", tc.free, err, tc.wantErr)
+		}
+		if len(rep.Rows) != 1 || !strings.Contains(rep.Rows[0].Detail, "7.8 KiB to fetch") {
+			t.Errorf("free %d: rows = %+v", tc.free, rep.Rows)
+		}
+	}
+}
+
+// fakeBucketS3 answers HeadBucket with a chosen error; the other calls are not used.
+type fakeBucketS3 struct {
+	PreflightS3
+	err error
+}
+
+func (f fakeBucketS3) HeadBucket(context.Context, *s3.HeadBucketInput, ...func(*s3.Options)) (*s3.HeadBucketOutput, error) {
+	return nil, f.err
+}
+
+func (f fakeBucketS3) GetBucketEncryption(context.Context, *s3.GetBucketEncryptionInput, ...func(*s3.Options)) (*s3.GetBucketEncryptionOutput, error) {
+	return nil, errors.New("not implemented")
+}
+
+func responseError(status int, header http.Header, code string) error {
+	return &smithyhttp.ResponseError{
+		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status, Header: header}},
+		Err:      &smithy.GenericAPIError{Code: code, Message: code},
+	}
+}
+
+// How the preflight reads HeadBucket's failures. (A redirect to another region and a skewed clock cannot be made
+// with the local server, so these answers are built as the SDK returns them.)
+func TestCheckBucketAnswers(t *testing.T) {
+	redirect := responseError(http.StatusMovedPermanently, http.Header{"X-Amz-Bucket-Region": {"eu-west-1"}}, "PermanentRedirect")
+	rep := &PreflightReport{}
+	if err := checkBucket(context.Background(), rep, fakeBucketS3{err: redirect}, "b"); err != nil || rep.Region != "eu-west-1" {
+		t.Errorf("redirect: err %v, region %q; want the region from the header", err, rep.Region)
+	}
+	var ce *CredentialsError
+	skew := responseError(http.StatusForbidden, nil, "RequestTimeTooSkewed")
+	if err := checkBucket(context.Background(), &PreflightReport{}, fakeBucketS3{err: skew}, "b"); !errors.As(err, &ce) || !strings.Contains(err.Error(), "clock") {
+		t.Errorf("skew: err = %v, want a CredentialsError about the clock", err)
+	}
+	expired := responseError(http.StatusBadRequest, nil, "ExpiredToken")
+	if err := checkBucket(context.Background(), &PreflightReport{}, fakeBucketS3{err: expired}, "b"); !errors.As(err, &ce) {
+		t.Errorf("expired: err = %v, want a CredentialsError", err)
+	}
+	var ue *UsageError
+	missing := responseError(http.StatusNotFound, nil, "NotFound")
+	if err := checkBucket(context.Background(), &PreflightReport{}, fakeBucketS3{err: missing}, "b"); !errors.As(err, &ue) {
+		t.Errorf("missing: err = %v, want a UsageError", err)
+	}
+	// A HeadBucket refused (no s3:ListBucket) is not fatal by itself: the requirement rows decide.
+	forbidden := responseError(http.StatusForbidden, nil, "Forbidden")
+	if err := checkBucket(context.Background(), &PreflightReport{}, fakeBucketS3{err: forbidden}, "b"); err != nil {
+		t.Errorf("forbidden: err = %v, want nil", err)
 	}
 }
