@@ -187,17 +187,16 @@ func newSession(ctx context.Context, o transferOptions) (*session, error) {
 // preflight runs the permission preflight and moves the S3 client to the bucket's region when the server named
 // another one.
 func (s *session) preflight(ctx context.Context, o transferOptions, compare transfer.CompareMode, verbose bool) error {
-	rep, err := runPreflight(ctx, s.cfg, s.s3, preflightRequest{src: s.src, dst: s.dst, recursive: o.recursive,
-		compare: compare != transfer.CompareAlways, delete: o.delete}, o.stderr, verbose)
-	if err != nil {
-		return err
-	}
-	if rep.Region != "" && rep.Region != s.cfg.Region {
+	req := preflightRequest{src: s.src, dst: s.dst, recursive: o.recursive, compare: compare != transfer.CompareAlways, delete: o.delete}
+	rep, err := runPreflight(ctx, s.cfg, s.s3, req, o.stderr, verbose)
+	if rep != nil && rep.Region != "" && rep.Region != s.cfg.Region {
+		// The probes went to the wrong region and could not decide: move there and prove it again.
 		fmt.Fprintf(o.stderr, "bucket %s is in %s, not %s: using %s\n", s.remote.Bucket, rep.Region, s.cfg.Region, rep.Region)
 		s.cfg.Region = rep.Region
 		s.s3 = transfer.NewS3Client(s.cfg, s.clientOpts)
+		_, err = runPreflight(ctx, s.cfg, s.s3, req, o.stderr, verbose)
 	}
-	return nil
+	return err
 }
 
 // runCheck runs the preflight alone and prints its whole table.
