@@ -36,6 +36,13 @@ type Options struct {
 	Out io.Writer
 	// Log receives one line per failed file as it happens, and warnings.
 	Log io.Writer
+	// Drain, when closed, makes the run stop starting new files (a clean stop: SIGTERM from a time limit); files in
+	// flight finish unless ctx is cancelled too. Run then returns ErrStopped. Nil never drains.
+	Drain <-chan struct{}
+	// Shard is this task's share of the keys (Slurm arrays and multi-task steps); the zero value is everything.
+	Shard Shard
+	// plan, when set (by Plan), receives each action a dry run would take instead of a printed line.
+	plan func(*item, Action)
 }
 
 // DefaultConcurrency is the number of files in flight by default; see README "Tuning" for the measurements.
@@ -86,6 +93,10 @@ type item struct {
 	objectKey string
 	// err is set when the item cannot be transferred at all (unsafe key, conflict).
 	err error
+	// notMine marks a key that belongs to another shard: it is passed through for the state file only.
+	notMine bool
+	// index is the item's line in a manifest shard (fsxsync run), for the journal.
+	index int
 }
 
 // result is what happened to one item.
@@ -100,8 +111,18 @@ type result struct {
 }
 
 // Run performs one cp or sync and returns its report. Per-file failures are in the report; the returned error is
-// fatal (the run stopped early: access denied, no such bucket, bad credentials, cancelled).
+// fatal (the run stopped early: access denied, no such bucket, bad credentials, cancelled) or ErrStopped.
 func Run(ctx context.Context, store ObjectStore, o Options) (*Report, error) {
+	return runWith(ctx, store, o, func(e *engine) error {
+		if e.o.Recursive {
+			return e.runTree(ctx)
+		}
+		return e.runSingle(ctx)
+	})
+}
+
+// runWith sets up the engine for o and runs body with it: a sync, a single copy, or a manifest shard.
+func runWith(ctx context.Context, store ObjectStore, o Options, body func(*engine) error) (*Report, error) {
 	dir, err := DirectionOf(o.Src, o.Dst)
 	if err != nil {
 		return nil, err
@@ -127,11 +148,7 @@ func Run(ctx context.Context, store ObjectStore, o Options) (*Report, error) {
 	// at once as keep the number of requests in flight near --concurrency.
 	large := semaphore.NewWeighted(int64(max(1, o.Concurrency/o.PartConcurrency)))
 	e := &engine{store: store, o: o, dir: dir, rep: rep, large: large}
-	if o.Recursive {
-		err = e.runTree(ctx)
-	} else {
-		err = e.runSingle(ctx)
-	}
+	err = body(e)
 	rep.finish(err)
 	return rep, err
 }
@@ -195,26 +212,68 @@ func (e *engine) runTree(ctx context.Context) error {
 		srcCh, dstCh = remote, local
 	}
 
-	results := make(chan result, 256)
 	newState := newStateWriter(e.o.StatePath)
+	var rmdirs []string
+	collect := func(r result) {
+		e.rep.add(r, e.o.Log)
+		newState.add(r.it.seq, r.state)
+		if r.dirDone != "" {
+			rmdirs = append(rmdirs, r.dirDone)
+		}
+	}
+	produce := func(ctx context.Context, emit func(*item) error) error {
+		return merge(ctx, srcCh, dstCh, e.dir == Download, func(it *item) error {
+			it.action = Decide(it.src, it.dst, e.o.Compare, e.o.Delete)
+			e.placeItem(it)
+			if !e.o.Shard.Owns(it.key) {
+				// Another task's key: nothing to do here, but the state writer still needs its place in the order.
+				it.action, it.err, it.notMine = ActionSkip, nil, true
+			}
+			return emit(it)
+		})
+	}
+	workErr, mergeErr := e.pipeline(gctx, produce, collect)
+	// If the merge stopped early the listers may be blocked sending; release them.
+	cancelList()
+	listErr := g.Wait()
+
+	// Directories emptied by --delete go last and deepest first, and only if nothing is left in them.
+	for i := len(rmdirs) - 1; i >= 0; i-- {
+		if err := os.Remove(rmdirs[i]); err == nil {
+			e.rep.Deleted.Files++
+		}
+	}
+	fatal := firstErr(workErr, mergeErr, listErr)
+	if errors.Is(mergeErr, ErrStopped) && workErr == nil {
+		fatal = ErrStopped
+	}
+	if err := newState.commit(fatal == nil); err != nil && fatal == nil {
+		fmt.Fprintf(e.o.Log, "warning: %v\n", err)
+	}
+	return fatal
+}
+
+// ErrStopped reports a run that stopped starting new files because it was asked to (Options.Drain: SIGTERM,
+// SIGUSR1, SIGINT). What was in flight finished or was rolled back; nothing partial is left; a rerun finishes the rest.
+var ErrStopped = errors.New("stopped early on request; nothing partial was left; run again to finish")
+
+// pipeline runs produce, which emits items in order; items that need work go to a fixed pool of workers, the rest
+// straight to collect. collect sees every item exactly once, from one goroutine, in completion order. It returns the
+// workers' fatal error and the producer's error.
+func (e *engine) pipeline(ctx context.Context, produce func(context.Context, func(*item) error) error, collect func(result)) (workErr, produceErr error) {
+	results := make(chan result, 256)
 	var collectWG sync.WaitGroup
 	collectWG.Add(1)
-	var rmdirs []string
 	go func() {
 		defer collectWG.Done()
 		for r := range results {
-			e.rep.add(r, e.o.Log)
-			newState.add(r.it.seq, r.state)
-			if r.dirDone != "" {
-				rmdirs = append(rmdirs, r.dirDone)
-			}
+			collect(r)
 		}
 	}()
-
 	// A fixed pool of workers, not a goroutine per file: a worker's stack grows once to the depth of an SDK call
 	// and stays grown, where a fresh goroutine per small file would grow (copy) its stack every time.
 	work := make(chan *item)
-	workers, wctx := errgroup.WithContext(gctx)
+	workers, wctx := errgroup.WithContext(ctx)
 	for range e.o.Concurrency {
 		workers.Go(func() error {
 			for it := range work {
@@ -227,39 +286,31 @@ func (e *engine) runTree(ctx context.Context) error {
 			return nil
 		})
 	}
-	mergeErr := merge(wctx, srcCh, dstCh, e.dir == Download, func(it *item) error {
-		it.action = Decide(it.src, it.dst, e.o.Compare, e.o.Delete)
-		e.placeItem(it)
+	produceErr = produce(wctx, func(it *item) error {
 		if it.err == nil && it.action == ActionSkip {
 			results <- e.skipResult(it)
 			return nil
+		}
+		select {
+		case <-e.o.Drain:
+			// Stop starting new work; what is in flight finishes (or is cancelled by the caller's context).
+			return ErrStopped
+		default:
 		}
 		select {
 		case work <- it:
 			return nil
 		case <-wctx.Done():
 			return wctx.Err()
+		case <-e.o.Drain:
+			return ErrStopped
 		}
 	})
 	close(work)
-	workErr := workers.Wait()
-	// If the merge stopped early the listers may be blocked sending; release them.
-	cancelList()
-	listErr := g.Wait()
+	workErr = workers.Wait()
 	close(results)
 	collectWG.Wait()
-
-	// Directories emptied by --delete go last and deepest first, and only if nothing is left in them.
-	for i := len(rmdirs) - 1; i >= 0; i-- {
-		if err := os.Remove(rmdirs[i]); err == nil {
-			e.rep.Deleted.Files++
-		}
-	}
-	fatal := firstErr(workErr, mergeErr, listErr)
-	if err := newState.commit(fatal == nil); err != nil && fatal == nil {
-		fmt.Fprintf(e.o.Log, "warning: %v\n", err)
-	}
-	return fatal
+	return workErr, produceErr
 }
 
 func firstErr(errs ...error) error {
@@ -334,7 +385,11 @@ func (e *engine) execute(ctx context.Context, it *item) result {
 		}
 	}
 	if e.o.DryRun {
-		fmt.Fprintf(e.o.Out, "(dry run) %s\n", e.describe(it, action))
+		if e.o.plan != nil {
+			e.o.plan(it, action)
+		} else {
+			fmt.Fprintf(e.o.Out, "(dry run) %s\n", e.describe(it, action))
+		}
 		r := result{it: it, action: action}
 		if action == ActionCopy && it.src != nil {
 			r.bytes = it.src.Size

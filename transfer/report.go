@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -34,6 +35,10 @@ type Report struct {
 	Deleted     Count     `json:"deleted"`
 	Failed      Count     `json:"failed"`
 	Failures    []Failure `json:"failures"`
+	// Resumed counts manifest items a journal already recorded as finished (fsxsync run after a requeue).
+	Resumed int64 `json:"resumed,omitempty"`
+	// Stopped is true when the run stopped early on request (SIGTERM, SIGUSR1, SIGINT); a rerun finishes it.
+	Stopped bool `json:"stopped,omitempty"`
 	// Fatal is the error that stopped the run early, if any.
 	Fatal string `json:"fatal,omitempty"`
 }
@@ -49,6 +54,9 @@ func newReport(o Options) *Report {
 // add counts one result; it is called from the single collector goroutine. Failures are also written to out as they
 // happen, one line each, so a batch log shows them without waiting for the end.
 func (r *Report) add(res result, out io.Writer) {
+	if res.it.notMine {
+		return
+	}
 	size := int64(0)
 	if res.it.src != nil {
 		size = res.it.src.Size
@@ -84,7 +92,10 @@ func (r *Report) add(res result, out io.Writer) {
 func (r *Report) finish(err error) {
 	r.Finished = time.Now()
 	r.Seconds = r.Finished.Sub(r.Started).Seconds()
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrStopped):
+		r.Stopped = true
+	case err != nil:
 		r.Fatal = err.Error()
 	}
 }
@@ -95,6 +106,9 @@ func (r *Report) Summary() string {
 	if r.DryRun {
 		verb = "would transfer"
 	}
+	if r.Stopped {
+		verb = "stopped early (safe to rerun), transferred"
+	}
 	rate := 0.0
 	if r.Seconds > 0 {
 		rate = float64(r.Transferred.Bytes) / r.Seconds
@@ -102,6 +116,9 @@ func (r *Report) Summary() string {
 	s := fmt.Sprintf("%s %d files (%s), skipped %d unchanged (%s), deleted %d, failed %d in %.1fs (%s/s)",
 		verb, r.Transferred.Files, HumanBytes(r.Transferred.Bytes), r.Skipped.Files, HumanBytes(r.Skipped.Bytes),
 		r.Deleted.Files, r.Failed.Files, r.Seconds, HumanBytes(int64(rate)))
+	if r.Resumed > 0 {
+		s += fmt.Sprintf(", %d already done by an earlier run", r.Resumed)
+	}
 	return s
 }
 

@@ -6,7 +6,7 @@ import (
 	"github.com/fsxsync/fsxsync/transfer"
 )
 
-func cpCommand() *cli.Command {
+func cpCommand(st *stopper) *cli.Command {
 	rules := &ruleList{}
 	flags := append([]cli.Flag{
 		&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "copy a whole directory or prefix"},
@@ -31,6 +31,7 @@ EXAMPLES:
 			if err != nil {
 				return err
 			}
+			o.drain = st.drainOn(o.grace)
 			o.recursive = c.Bool("recursive")
 			return runTransfer(c.Context, o, transfer.CompareAlways)
 		},

@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -41,7 +43,7 @@ const exitCodeHelp = `EXIT CODES:
    2    usage or bad input: unknown flag, malformed URL, missing source, no such bucket
    3    access denied: S3 refused a permission the transfer needs
    4    no usable credentials (none found, expired, or invalid)
-   75   stopped early by SIGTERM; nothing partial was left; safe to rerun
+   75   stopped early by SIGTERM or SIGUSR1 (time limit, scancel, preemption); nothing partial was left; safe to rerun
    130  interrupted (SIGINT)
 `
 
@@ -54,31 +56,97 @@ func main() {
 
 // realMain runs the CLI and returns its exit code; main is the only caller of os.Exit.
 func realMain(args []string) int {
-	// SIGTERM (Slurm's time limit, scancel) and SIGINT (a terminal) cancel the context: workers stop, unfinished
-	// multipart uploads are aborted, temp files are removed, and nothing partial is left under a final name. Two
-	// nested contexts tell the signals apart for the exit code.
-	termCtx, stopTerm := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stopTerm()
-	ctx, stopInt := signal.NotifyContext(termCtx, os.Interrupt)
-	defer stopInt()
-	app := newApp()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := newStopper(cancel)
+	// signal.Notify rather than NotifyContext: a clean stop has two steps (the first signal drains, a second or
+	// the end of the grace period cancels), and the exit code depends on which signal came first.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGUSR1, os.Interrupt)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done)
+	go st.watch(sigs, done)
+
+	app := newApp(st)
 	err := app.RunContext(ctx, permuteArgs(app, args))
-	code := exitCode(termCtx, ctx, err)
-	if err != nil && !errors.Is(err, errSomeFailed) {
+	code := exitCode(st.signal(), err)
+	// The summary already said it for per-file failures and a clean stop; it stays the last line printed.
+	if err != nil && !errors.Is(err, errSomeFailed) && !errors.Is(err, transfer.ErrStopped) {
 		fmt.Fprintf(os.Stderr, "fsxsync: %v\n", err)
 	}
 	return code
 }
 
+// stopper turns signals into a clean stop. For a transfer the first SIGTERM, SIGUSR1 (sent early by
+// `#SBATCH --signal=B:USR1@120`) or SIGINT closes drain: no new file starts, files in flight may finish for the
+// grace period; then, or at a second signal, the context is cancelled: downloads in flight delete their temp files
+// and multipart uploads are aborted. Nothing partial is ever left under a final name. Other commands stop at once.
+type stopper struct {
+	drain    chan struct{}
+	cancel   context.CancelFunc
+	draining atomic.Bool  // set by transfer commands
+	grace    atomic.Int64 // nanoseconds
+	first    atomic.Value // os.Signal
+}
+
+// defaultGrace stays below Slurm's default KillWait (30 s) between SIGTERM and SIGKILL.
+const defaultGrace = 20 * time.Second
+
+func newStopper(cancel context.CancelFunc) *stopper {
+	st := &stopper{drain: make(chan struct{}), cancel: cancel}
+	st.grace.Store(int64(defaultGrace))
+	return st
+}
+
+// drainOn makes the first signal a clean stop with the given grace period; transfer commands call it.
+func (st *stopper) drainOn(grace time.Duration) <-chan struct{} {
+	st.grace.Store(int64(grace))
+	st.draining.Store(true)
+	return st.drain
+}
+
+func (st *stopper) watch(sigs <-chan os.Signal, done <-chan struct{}) {
+	var s os.Signal
+	select {
+	case s = <-sigs:
+	case <-done:
+		return
+	}
+	st.first.Store(s)
+	if !st.draining.Load() {
+		st.cancel()
+		return
+	}
+	fmt.Fprintf(os.Stderr, "fsxsync: %v: starting no new files; finishing those in flight for up to %v (signal again to stop at once)\n",
+		s, time.Duration(st.grace.Load()))
+	close(st.drain)
+	timer := time.NewTimer(time.Duration(st.grace.Load()))
+	defer timer.Stop()
+	select {
+	case <-sigs:
+	case <-timer.C:
+	case <-done:
+		return
+	}
+	st.cancel()
+}
+
+// signal returns the first signal received, or nil.
+func (st *stopper) signal() os.Signal {
+	s, _ := st.first.Load().(os.Signal)
+	return s
+}
+
 // exitCode is the one place errors become exit codes.
-func exitCode(termCtx, ctx context.Context, err error) int {
+func exitCode(sig os.Signal, err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case termCtx.Err() != nil:
-		return exitIncomplete
-	case ctx.Err() != nil:
+	case sig == os.Interrupt:
 		return exitInterrupted
+	case sig != nil, errors.Is(err, transfer.ErrStopped):
+		return exitIncomplete
 	}
 	var usage *transfer.UsageError
 	var denied *transfer.DeniedError
@@ -98,14 +166,15 @@ func exitCode(termCtx, ctx context.Context, err error) int {
 	return exitSomeFailed
 }
 
-func newApp() *cli.App {
+func newApp(st *stopper) *cli.App {
 	return &cli.App{
 		Name:    "fsxsync",
 		Usage:   "move data between an FSx for Lustre (or any POSIX) tree and Amazon S3, fast and safely",
 		Version: version + " (" + commit + ")",
 		Description: "fsxsync copies and syncs a local tree and an S3 prefix in either direction, in parallel and in\n" +
 			"multipart, keeping POSIX metadata in the format FSx for Lustre data repositories use.\n\n" + exitCodeHelp,
-		Commands:             []*cli.Command{cpCommand(), syncCommand(), checkCommand(), whoamiCommand()},
+		Commands: []*cli.Command{cpCommand(st), syncCommand(st), checkCommand(), whoamiCommand(),
+			planCommand(st), runCommand(st), statusCommand()},
 		EnableBashCompletion: true,
 		Suggest:              true,
 		// Errors are printed and mapped to exit codes by main, never by the cli package (which would os.Exit).

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,6 +68,8 @@ func TestScripts(t *testing.T) {
 			"nocreds":  cmdNocreds,
 			"within":   cmdWithin,
 			"s3mpu":    cmdS3mpu,
+			"mkfiles":  cmdMkfiles,
+			"notemp":   cmdNotemp,
 		},
 	})
 }
@@ -96,6 +99,19 @@ func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 2 {
 		ts.Fatalf("usage: exitcode N PROG [ARGS...]")
 	}
+	var sig syscall.Signal
+	var after time.Duration
+	if strings.HasPrefix(args[0], "-kill=") {
+		// -kill=TERM@1s sends SIGTERM one second after the start.
+		name, delay, _ := strings.Cut(strings.TrimPrefix(args[0], "-kill="), "@")
+		sig = map[string]syscall.Signal{"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "USR1": syscall.SIGUSR1, "KILL": syscall.SIGKILL}[name]
+		d, err := time.ParseDuration(delay)
+		ts.Check(err)
+		if sig == 0 {
+			ts.Fatalf("exitcode: unknown signal %q", name)
+		}
+		after, args = d, args[1:]
+	}
 	want, err := strconv.Atoi(args[0])
 	ts.Check(err)
 	path := lookPath(ts.Getenv("PATH"), args[1])
@@ -111,7 +127,12 @@ func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	cmd.Stdout, cmd.Stderr = ts.Stdout(), ts.Stderr()
 	start := time.Now()
-	err = cmd.Run()
+	ts.Check(cmd.Start())
+	if sig != 0 {
+		timer := time.AfterFunc(after, func() { cmd.Process.Signal(sig) })
+		defer timer.Stop()
+	}
+	err = cmd.Wait()
 	ts.Value("last").(*lastRun).took = time.Since(start)
 	got := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -279,4 +300,31 @@ func cmdS3mpu(ts *testscript.TestScript, neg bool, args []string) {
 	for _, u := range out.Uploads {
 		fmt.Fprintf(w, "%s\n", aws.ToString(u.Key))
 	}
+}
+
+// mkfiles DIR N writes N small files of random bytes under DIR, ten to a directory.
+func cmdMkfiles(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: mkfiles DIR N")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	for i := 0; i < n; i++ {
+		p := filepath.Join(ts.MkAbs(args[0]), fmt.Sprintf("d%03d", i/10), fmt.Sprintf("f%05d", i))
+		ts.Check(os.MkdirAll(filepath.Dir(p), 0o755))
+		b := make([]byte, 1000+i)
+		rand.Read(b)
+		ts.Check(os.WriteFile(p, b, 0o644))
+	}
+}
+
+// notemp DIR fails if any fsxsync temp file is left under DIR.
+func cmdNotemp(ts *testscript.TestScript, neg bool, args []string) {
+	root := ts.MkAbs(args[0])
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), ".fsxsync-tmp-") {
+			ts.Fatalf("temp file left: %s", p)
+		}
+		return nil
+	})
 }

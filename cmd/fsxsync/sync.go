@@ -15,7 +15,7 @@ func syncFlags() []cli.Flag {
 	}
 }
 
-func syncCommand() *cli.Command {
+func syncCommand(st *stopper) *cli.Command {
 	rules := &ruleList{}
 	flags := append(syncFlags(), transferFlags(rules)...)
 	return &cli.Command{
@@ -45,6 +45,7 @@ EXAMPLES:
 			if err != nil {
 				return err
 			}
+			o.drain = st.drainOn(o.grace)
 			o.recursive = true
 			o.delete = c.Bool("delete")
 			compare := transfer.CompareNewer

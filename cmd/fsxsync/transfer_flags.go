@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"errors"
 	"fmt"
@@ -35,6 +36,10 @@ type transferOptions struct {
 	stateDir        string
 	reportPath      string
 	noPreflight     bool
+	grace           time.Duration
+	shardFlag       string
+	noShard         bool
+	drain           <-chan struct{}
 	stdout, stderr  io.Writer
 }
 
@@ -57,6 +62,9 @@ func transferFlags(rules *ruleList) []cli.Flag {
 		&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "multipart part size (grows automatically so no object needs over 10,000 parts)"},
 		&cli.IntFlag{Name: "part-concurrency", Value: transfer.DefaultPartConcurrency, Usage: "parts in flight per large file"},
 		&cli.BoolFlag{Name: "no-preflight", Usage: "skip the identity and permission preflight (see fsxsync check)"},
+		&cli.StringFlag{Name: "shard", Usage: "do shard `I/N` of the keys (0-based; default: from the Slurm array or step)"},
+		&cli.BoolFlag{Name: "no-shard", Usage: "do every key, even inside a Slurm array or multi-task step"},
+		&cli.DurationFlag{Name: "grace-period", Value: 20 * time.Second, Usage: "after SIGTERM/SIGUSR1, let files in flight finish this long before cancelling them"},
 		&cli.StringFlag{Name: "report", Usage: "write a JSON report (counts, failed files and reasons) to `FILE`"},
 		&cli.StringFlag{Name: "state-dir", Usage: "where to keep the sync state that spares a no-op sync one HEAD request per object; \"none\" disables it (default: the user cache directory)", EnvVars: []string{"FSXSYNC_STATE_DIR"}},
 	}
@@ -65,7 +73,7 @@ func transferFlags(rules *ruleList) []cli.Flag {
 
 // parseTransferOptions reads the shared flags; args must be SRC DST.
 func parseTransferOptions(c *cli.Context, rules *ruleList) (transferOptions, error) {
-	if c.NArg() != 2 {
+	if c.Command.Name != "run" && c.NArg() != 2 {
 		return transferOptions{}, transfer.Usagef("%s needs exactly two arguments, SRC and DST (got %d); see fsxsync %s --help", c.Command.Name, c.NArg(), c.Command.Name)
 	}
 	o := transferOptions{
@@ -73,7 +81,11 @@ func parseTransferOptions(c *cli.Context, rules *ruleList) (transferOptions, err
 		dryRun: c.Bool("dry-run"), concurrency: c.Int("concurrency"), partConcurrency: c.Int("part-concurrency"),
 		endpoint: c.String("endpoint-url"), region: c.String("region"), profile: c.String("profile"),
 		reportPath: c.String("report"), stateDir: c.String("state-dir"), noPreflight: c.Bool("no-preflight"),
+		grace: c.Duration("grace-period"), shardFlag: c.String("shard"), noShard: c.Bool("no-shard"),
 		stdout: c.App.Writer, stderr: c.App.ErrWriter,
+	}
+	if o.grace < 0 {
+		return o, transfer.Usagef("--grace-period %v: give a duration of 0 or more, e.g. 20s", o.grace)
 	}
 	if o.concurrency < 1 || o.concurrency > 4096 {
 		return o, transfer.Usagef("--concurrency %d: give a number from 1 to 4096", o.concurrency)
@@ -223,6 +235,13 @@ func runTransfer(ctx context.Context, o transferOptions, compare transfer.Compar
 	if err != nil {
 		return err
 	}
+	shard, err := transfer.ResolveShard(transfer.ShardInput{Flag: o.shardFlag, NoShard: o.noShard, Getenv: os.Getenv})
+	if err != nil {
+		return err
+	}
+	if shard.Count > 1 {
+		fmt.Fprintf(o.stderr, "shard %d of %d: %s\n", shard.Index, shard.Count, shard.Source)
+	}
 	if !o.noPreflight {
 		if err := s.preflight(ctx, o, compare, false); err != nil {
 			return err
@@ -233,12 +252,22 @@ func runTransfer(ctx context.Context, o transferOptions, compare transfer.Compar
 	statePath := ""
 	if o.stateDir != "" && o.recursive {
 		statePath = transfer.StatePath(o.stateDir, o.endpoint, s.remote.Bucket, s.remote.DirPrefix(), s.local)
+		if shard.Count > 1 {
+			// Each shard keeps its own state: tasks of one array job run at once and would overwrite each other's.
+			statePath += fmt.Sprintf(".shard-%d-of-%d", shard.Index, shard.Count)
+		}
 	}
 	rep, runErr := transfer.Run(ctx, store, transfer.Options{
 		Src: s.src, Dst: s.dst, Recursive: o.recursive, Compare: compare, Delete: o.delete, DryRun: o.dryRun,
 		Filter: filter, Concurrency: o.concurrency, PartSize: o.partSize, PartConcurrency: o.partConcurrency,
-		StatePath: statePath, Out: o.stdout, Log: o.stderr,
+		StatePath: statePath, Out: o.stdout, Log: o.stderr, Drain: o.drain, Shard: shard,
 	})
+	return finishRun(o, rep, runErr)
+}
+
+// finishRun prints the summary (the last thing a run prints), writes the report and turns per-file failures into
+// errSomeFailed.
+func finishRun(o transferOptions, rep *transfer.Report, runErr error) error {
 	var usage *transfer.UsageError
 	if rep != nil && !errors.As(runErr, &usage) {
 		fmt.Fprintln(o.stdout, rep.Summary())

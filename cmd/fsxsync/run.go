@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fsxsync/fsxsync/transfer"
+)
+
+func runCommand(st *stopper) *cli.Command {
+	rules := &ruleList{}
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run this task's shard of a manifest written by fsxsync plan",
+		ArgsUsage: "DIR",
+		Description: `Runs one shard of the manifest in DIR: the shard comes from --shard, or from the Slurm array task (or
+step task) this runs in. Items its journal records as finished are skipped, so a requeued or resubmitted task
+resumes; every other item is checked again against both sides before it moves, so a stale manifest never
+overwrites newer data. On SIGTERM or SIGUSR1 it stops starting new files, lets those in flight finish within
+--grace-period, flushes the journal and exits 75.
+
+EXAMPLES:
+   sbatch --array=0-15 --requeue --signal=B:USR1@120 --wrap 'fsxsync run /fsx/$USER/plan'
+   sbatch --array=3,7 --wrap 'fsxsync run /fsx/$USER/plan'   # resubmit two shards: array ids are shard numbers
+
+` + exitCodeHelp,
+		Flags:        transferFlags(rules),
+		OnUsageError: usageError,
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return transfer.Usagef("run needs exactly one argument, the manifest directory (got %d)", c.NArg())
+			}
+			o, err := parseTransferOptions(c, rules)
+			if err != nil {
+				return err
+			}
+			o.drain = st.drainOn(o.grace)
+			return runShard(c, o, c.Args().First())
+		},
+	}
+}
+
+func runShard(c *cli.Context, o transferOptions, dir string) error {
+	ctx := c.Context
+	h, err := transfer.ReadManifestHeader(dir)
+	if err != nil {
+		return err
+	}
+	shard, how, err := transfer.ManifestShard(o.shardFlag, os.Getenv, h.Shards)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.stderr, "shard %d of %d: %s\n", shard, h.Shards, how)
+	o.src, o.dst, o.recursive = h.Source, h.Destination, true
+	s, err := newSession(ctx, o)
+	if err != nil {
+		return err
+	}
+	if !o.noPreflight {
+		if err := s.preflight(ctx, o, h.Flags.Compare, false); err != nil {
+			return err
+		}
+	}
+	store := transfer.NewS3Store(s.s3, s.remote.Bucket, transfer.StoreOptions{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
+	rep, runErr := transfer.RunManifestShard(ctx, store, dir, shard, transfer.Options{Concurrency: o.concurrency,
+		PartSize: o.partSize, PartConcurrency: o.partConcurrency, Out: o.stdout, Log: o.stderr, Drain: o.drain})
+	return finishRun(o, rep, runErr)
+}

@@ -1,0 +1,551 @@
+package transfer
+
+import (
+	"bufio"
+	"container/heap"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// A manifest splits one large transfer into shards that Slurm array tasks run independently (fsxsync plan, run,
+// status). It is a directory of plain text a person can read with head:
+//
+//	DIR/manifest.json         the header: source, destination, flags, creation time, per-shard counts
+//	DIR/shard-0003.jsonl      the work items of shard 3, one JSON object a line
+//	DIR/journal-0003.jsonl    what shard 3 finished, appended by `fsxsync run` (whole lines, fsync'd in batches)
+//
+// Items are assigned as they are listed to the shard with the fewest bytes so far (ties: fewest items), which
+// balances bytes and counts without holding the list in memory; a single huge file ends up alone in its shard's
+// byte budget, and its parts still move in parallel.
+
+// ManifestVersion is the format of the files above.
+const ManifestVersion = 1
+
+// ManifestHeader is DIR/manifest.json.
+type ManifestHeader struct {
+	Version     int       `json:"version"`
+	Source      string    `json:"source"`
+	Destination string    `json:"destination"`
+	Created     time.Time `json:"created"`
+	Shards      int       `json:"shards"`
+	Flags       PlanFlags `json:"flags"`
+	ShardItems  []int64   `json:"shard_items"`
+	ShardBytes  []int64   `json:"shard_bytes"`
+}
+
+// PlanFlags are the options that shaped the plan and that run must apply the same way.
+type PlanFlags struct {
+	Compare CompareMode `json:"compare"`
+	Delete  bool        `json:"delete"`
+	Rules   []PlanRule  `json:"rules,omitempty"`
+}
+
+// PlanRule is one --include/--exclude as recorded in the header.
+type PlanRule struct {
+	Include bool   `json:"include"`
+	Pattern string `json:"pattern"`
+}
+
+// ManifestItem is one line of a shard file.
+type ManifestItem struct {
+	Action string `json:"action"` // copy or delete
+	Key    string `json:"key"`    // relative key
+	Size   int64  `json:"size"`
+	Mtime  int64  `json:"mtime_ns,omitempty"` // the source's mtime when planned
+	ETag   string `json:"etag,omitempty"`
+}
+
+// JournalEntry is one line of a journal.
+type JournalEntry struct {
+	Index  int    `json:"i"` // line number of the item in its shard file, from 0
+	Key    string `json:"key"`
+	Result string `json:"result"` // done, skipped (already identical), failed
+	Bytes  int64  `json:"bytes,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+func shardFile(dir string, i int) string {
+	return filepath.Join(dir, fmt.Sprintf("shard-%04d.jsonl", i))
+}
+func journalFile(dir string, i int) string {
+	return filepath.Join(dir, fmt.Sprintf("journal-%04d.jsonl", i))
+}
+func headerFile(dir string) string { return filepath.Join(dir, "manifest.json") }
+
+// ReadManifestHeader reads and checks DIR/manifest.json: a missing, truncated or foreign file is a UsageError.
+func ReadManifestHeader(dir string) (*ManifestHeader, error) {
+	b, err := os.ReadFile(headerFile(dir))
+	if err != nil {
+		return nil, Usagef("%s is not an fsxsync manifest: %v (create one with fsxsync plan)", dir, errors.Unwrap(err))
+	}
+	var h ManifestHeader
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, Usagef("%s: manifest.json is damaged or not fsxsync's: %v", dir, err)
+	}
+	if h.Version != ManifestVersion || h.Shards < 1 || len(h.ShardItems) != h.Shards || len(h.ShardBytes) != h.Shards {
+		return nil, Usagef("%s: manifest.json is version %d with %d shards; this fsxsync reads version %d", dir, h.Version, h.Shards, ManifestVersion)
+	}
+	if _, err := ParseLocation(h.Source); err != nil {
+		return nil, Usagef("%s: manifest.json has a bad source: %v", dir, err)
+	}
+	if _, err := ParseLocation(h.Destination); err != nil {
+		return nil, Usagef("%s: manifest.json has a bad destination: %v", dir, err)
+	}
+	return &h, nil
+}
+
+// shardLoad is one shard's running total while planning.
+type shardLoad struct {
+	index int
+	bytes int64
+	items int64
+	w     *bufio.Writer
+	f     *os.File
+}
+
+type loadHeap []*shardLoad
+
+func (h loadHeap) Len() int { return len(h) }
+func (h loadHeap) Less(i, j int) bool {
+	if h[i].bytes != h[j].bytes {
+		return h[i].bytes < h[j].bytes
+	}
+	if h[i].items != h[j].items {
+		return h[i].items < h[j].items
+	}
+	return h[i].index < h[j].index
+}
+func (h loadHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *loadHeap) Push(x any)   { *h = append(*h, x.(*shardLoad)) }
+func (h *loadHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// Plan lists both sides once, decides like sync, and writes the work into a manifest of shards in dir (which must
+// not hold a manifest yet). Nothing is transferred; objects whose mtime the listing cannot tell are inspected with
+// HeadObject, as sync would.
+func Plan(ctx context.Context, store ObjectStore, o Options, shards int, dir string) (*ManifestHeader, *Report, error) {
+	if shards < 1 || shards > 100000 {
+		return nil, nil, Usagef("--shards %d: give a number from 1 to 100000", shards)
+	}
+	if _, err := os.Stat(headerFile(dir)); err == nil {
+		return nil, nil, Usagef("%s already holds a manifest; plan into a new directory (or remove it)", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("plan: %w", err)
+	}
+	h := &ManifestHeader{Version: ManifestVersion, Source: o.Src.String(), Destination: o.Dst.String(),
+		Created: time.Now().UTC(), Shards: shards, Flags: PlanFlags{Compare: o.Compare, Delete: o.Delete}}
+	if o.Filter != nil {
+		for _, r := range o.Filter.rules {
+			h.Flags.Rules = append(h.Flags.Rules, PlanRule{Include: r.Include, Pattern: r.Pattern})
+		}
+	}
+	loads := make(loadHeap, shards)
+	for i := range loads {
+		f, err := os.Create(shardFile(dir, i))
+		if err != nil {
+			return nil, nil, fmt.Errorf("plan: %w", err)
+		}
+		defer f.Close()
+		loads[i] = &shardLoad{index: i, f: f, w: bufio.NewWriterSize(f, 64<<10)}
+	}
+	heap.Init(&loads)
+	var mu sync.Mutex
+	var writeErr error
+	var line []byte
+	// The plan is a dry run whose planned actions are written down instead of printed.
+	o.DryRun = true
+	o.Recursive = true
+	o.plan = func(it *item, a Action) {
+		src := it.src
+		mi := ManifestItem{Action: "copy", Key: it.key}
+		if a == ActionDelete {
+			mi.Action = "delete"
+			src = it.dst
+		}
+		mi.Size, mi.ETag = src.Size, src.ETag
+		if src.MtimeKnown {
+			mi.Mtime = src.Mtime.UnixNano()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		l := loads[0]
+		line, _ = json.Marshal(mi)
+		if _, err := l.w.Write(append(line, '\n')); err != nil && writeErr == nil {
+			writeErr = err
+		}
+		l.bytes += max(mi.Size, 1)
+		l.items++
+		heap.Fix(&loads, 0)
+	}
+	rep, err := Run(ctx, store, o)
+	if err != nil {
+		return nil, rep, err
+	}
+	if writeErr != nil {
+		return nil, rep, fmt.Errorf("plan: %w", writeErr)
+	}
+	h.ShardItems, h.ShardBytes = make([]int64, shards), make([]int64, shards)
+	for _, l := range loads {
+		if err := l.w.Flush(); err != nil {
+			return nil, rep, fmt.Errorf("plan: %w", err)
+		}
+		if err := l.f.Sync(); err != nil {
+			return nil, rep, fmt.Errorf("plan: %w", err)
+		}
+		h.ShardItems[l.index], h.ShardBytes[l.index] = l.items, l.bytes
+	}
+	b, _ := json.MarshalIndent(h, "", "  ")
+	// The header is written last and atomically: a directory with shard files but no header is an interrupted
+	// plan that run refuses.
+	tmp := headerFile(dir) + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return nil, rep, fmt.Errorf("plan: %w", err)
+	}
+	if err := os.Rename(tmp, headerFile(dir)); err != nil {
+		return nil, rep, fmt.Errorf("plan: %w", err)
+	}
+	return h, rep, nil
+}
+
+// OptionsFromHeader rebuilds the transfer options a manifest was planned with.
+func OptionsFromHeader(h *ManifestHeader) (Options, error) {
+	src, err := ParseLocation(h.Source)
+	if err != nil {
+		return Options{}, err
+	}
+	dst, err := ParseLocation(h.Destination)
+	if err != nil {
+		return Options{}, err
+	}
+	var rules []Rule
+	for _, r := range h.Flags.Rules {
+		rules = append(rules, Rule{Include: r.Include, Pattern: r.Pattern})
+	}
+	f, err := NewFilter(rules)
+	if err != nil {
+		return Options{}, err
+	}
+	return Options{Src: src, Dst: dst, Recursive: true, Compare: h.Flags.Compare, Delete: h.Flags.Delete, Filter: f}, nil
+}
+
+// readJournal returns which item indexes of a shard are finished (done or skipped; a failed item is retried).
+func readJournal(path string, n int64) ([]bool, error) {
+	finished := make([]bool, n)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return finished, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var je JournalEntry
+		if json.Unmarshal(sc.Bytes(), &je) != nil || je.Index < 0 || int64(je.Index) >= n {
+			// A torn last line (the process was killed mid-append) or garbage: that item simply runs again.
+			continue
+		}
+		finished[je.Index] = je.Result == "done" || je.Result == "skipped"
+	}
+	return finished, sc.Err()
+}
+
+// journal appends whole lines and syncs them in batches: often enough that a requeued task loses little, rarely
+// enough that a shared file system is not asked to sync every file.
+type journal struct {
+	f       *os.File
+	w       *bufio.Writer
+	pending int
+	last    time.Time
+}
+
+const (
+	journalSyncLines    = 1000
+	journalSyncInterval = 2 * time.Second
+)
+
+func openJournal(path string) (*journal, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	return &journal{f: f, w: bufio.NewWriterSize(f, 256<<10), last: time.Now()}, nil
+}
+
+func (j *journal) add(je JournalEntry) error {
+	b, _ := json.Marshal(je)
+	j.w.Write(append(b, '\n'))
+	j.pending++
+	if j.pending >= journalSyncLines || time.Since(j.last) > journalSyncInterval {
+		return j.sync()
+	}
+	return nil
+}
+
+func (j *journal) sync() error {
+	if err := j.w.Flush(); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	j.pending, j.last = 0, time.Now()
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
+func (j *journal) close() error {
+	err := j.sync()
+	if cerr := j.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("journal: %w", cerr)
+	}
+	return err
+}
+
+// RunManifestShard runs one shard of a manifest: it skips what the shard's journal records as finished, re-checks
+// every other item against both sides (so a stale manifest never overwrites newer data), transfers what still
+// differs, and journals each outcome. o carries the run-time settings (concurrency, part size, drain, output); the
+// locations and compare flags come from the header.
+func RunManifestShard(ctx context.Context, store ObjectStore, dir string, shard int, o Options) (*Report, error) {
+	h, err := ReadManifestHeader(dir)
+	if err != nil {
+		return nil, err
+	}
+	if shard < 0 || shard >= h.Shards {
+		return nil, Usagef("shard %d: the manifest in %s has shards 0 to %d", shard, dir, h.Shards-1)
+	}
+	ho, err := OptionsFromHeader(h)
+	if err != nil {
+		return nil, err
+	}
+	o.Src, o.Dst, o.Recursive, o.Compare, o.Delete, o.Filter = ho.Src, ho.Dst, true, ho.Compare, ho.Delete, ho.Filter
+	finished, err := readJournal(journalFile(dir, shard), h.ShardItems[shard])
+	if err != nil {
+		return nil, err
+	}
+	jr, err := openJournal(journalFile(dir, shard))
+	if err != nil {
+		return nil, err
+	}
+	rep, runErr := runWith(ctx, store, o, func(e *engine) error { return e.runManifest(ctx, shardFile(dir, shard), finished, jr) })
+	if err := jr.close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	return rep, runErr
+}
+
+// runManifest feeds the shard's unfinished items through the same pipeline as a sync.
+func (e *engine) runManifest(ctx context.Context, path string, finished []bool, jr *journal) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return Usagef("manifest shard %s: %v", path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	var journalErr error
+	collect := func(r result) {
+		e.rep.add(r, e.o.Log)
+		je := JournalEntry{Index: r.it.index, Key: r.it.key, Result: "done", Bytes: r.bytes}
+		switch {
+		case r.err != nil:
+			je.Result, je.Error = "failed", r.err.Error()
+		case r.action == ActionSkip:
+			je.Result = "skipped"
+		}
+		if err := jr.add(je); err != nil && journalErr == nil {
+			journalErr = err
+		}
+	}
+	produce := func(ctx context.Context, emit func(*item) error) error {
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		for i := 0; sc.Scan(); i++ {
+			if i < len(finished) && finished[i] {
+				e.rep.Resumed++
+				continue
+			}
+			var mi ManifestItem
+			if err := json.Unmarshal(sc.Bytes(), &mi); err != nil {
+				return Usagef("manifest shard %s line %d is damaged: %v", path, i+1, err)
+			}
+			it, err := e.recheck(ctx, mi)
+			if err != nil {
+				return err
+			}
+			it.seq, it.index = i, i
+			if err := emit(it); err != nil {
+				return err
+			}
+		}
+		return sc.Err()
+	}
+	workErr, produceErr := e.pipeline(ctx, produce, collect)
+	return firstErr(workErr, produceErr, journalErr)
+}
+
+// recheck looks at both sides of a planned key as they are now and decides again: a manifest can be hours old.
+func (e *engine) recheck(ctx context.Context, mi ManifestItem) (*item, error) {
+	it := &item{key: mi.Key}
+	e.placeItem(it)
+	local, err := e.statLocal(it.localPath, mi.Key)
+	if err != nil {
+		return nil, err
+	}
+	remote, err := e.headRemote(ctx, it.objectKey, mi.Key)
+	if err != nil {
+		return nil, err
+	}
+	if e.dir == Upload {
+		it.src, it.dst = local, remote
+	} else {
+		it.src, it.dst = remote, local
+	}
+	it.action = Decide(it.src, it.dst, e.o.Compare, e.o.Delete)
+	if it.action == ActionCopy && it.src != nil && it.dst != nil && !it.src.IsDir() && it.dst.MtimeKnown &&
+		Newer(it.dst.Mtime, it.src.Mtime) {
+		// The destination was written after the source's version: the manifest is stale for this key, and a stale
+		// manifest must never overwrite newer data.
+		it.action = ActionSkip
+	}
+	if mi.Action == "copy" && it.action == ActionDelete || mi.Action == "delete" && it.action == ActionCopy {
+		// The two sides changed so much since the plan that this key's job is no longer what was planned: leave it
+		// for a fresh plan rather than guess.
+		it.action = ActionSkip
+	}
+	e.placeItem(it)
+	return it, nil
+}
+
+func (e *engine) statLocal(path, key string) (*Entry, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("recheck %s: %w", path, err)
+	}
+	if strings.HasSuffix(key, "/") != fi.IsDir() {
+		return nil, nil
+	}
+	ent := localEntry(key, fi)
+	if fi.IsDir() {
+		ent.Empty = true
+	}
+	return &ent, nil
+}
+
+func (e *engine) headRemote(ctx context.Context, objectKey, key string) (*Entry, error) {
+	info, err := e.store.Head(ctx, objectKey)
+	if IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		if IsFatal(err) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("recheck s3://%s/%s: %w", e.store.Bucket(), objectKey, err)
+	}
+	ent := Entry{Key: key, Empty: strings.HasSuffix(key, "/")}
+	applyObjectMeta(&ent, info)
+	return &ent, nil
+}
+
+// ShardStatus is one shard's progress, from its shard file and journal.
+type ShardStatus struct {
+	Shard                 int
+	Items, Bytes          int64
+	Done, Skipped, Failed int64
+	DoneBytes             int64
+	Pending               int64
+	LastError             string
+}
+
+// ManifestStatus reads a manifest's journals.
+func ManifestStatus(dir string) (*ManifestHeader, []ShardStatus, error) {
+	h, err := ReadManifestHeader(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []ShardStatus
+	for i := 0; i < h.Shards; i++ {
+		st := ShardStatus{Shard: i, Items: h.ShardItems[i], Bytes: h.ShardBytes[i]}
+		last := make(map[int]JournalEntry)
+		if f, err := os.Open(journalFile(dir, i)); err == nil {
+			sc := bufio.NewScanner(f)
+			sc.Buffer(make([]byte, 64<<10), 4<<20)
+			for sc.Scan() {
+				var je JournalEntry
+				if json.Unmarshal(sc.Bytes(), &je) == nil && je.Index >= 0 && int64(je.Index) < st.Items {
+					last[je.Index] = je
+				}
+			}
+			f.Close()
+		}
+		for _, je := range last {
+			switch je.Result {
+			case "done":
+				st.Done++
+				st.DoneBytes += je.Bytes
+			case "skipped":
+				st.Skipped++
+			default:
+				st.Failed++
+				st.LastError = je.Key + ": " + je.Error
+			}
+		}
+		st.Pending = st.Items - st.Done - st.Skipped - st.Failed
+		out = append(out, st)
+	}
+	return h, out, nil
+}
+
+// ManifestShard says which shard of an n-shard manifest this task runs. Array task ids are shard numbers (the
+// array is submitted as --array=0-N-1, and a resubmission of some shards as --array=3,7), so no arithmetic on the
+// array's range is needed; in a multi-task step SLURM_PROCID is the shard. --shard I/N wins over both.
+func ManifestShard(flag string, getenv func(string) string, n int) (int, string, error) {
+	switch {
+	case flag != "":
+		i, count, err := ParseShardFlag(flag)
+		if err != nil {
+			return 0, "", err
+		}
+		if count != n {
+			return 0, "", Usagef("--shard %s: the manifest has %d shards; give --shard I/%d", flag, n, n)
+		}
+		return i, "--shard " + flag, nil
+	case getenv("SLURM_ARRAY_TASK_ID") != "":
+		v := getenv("SLURM_ARRAY_TASK_ID")
+		i, err := strconv.Atoi(v)
+		if err != nil || i < 0 || i >= n {
+			return 0, "", Usagef("Slurm array task %q is not a shard of this manifest (0 to %d): submit it with --array=0-%d", v, n-1, n-1)
+		}
+		return i, "Slurm array task " + v, nil
+	case getenv("SLURM_STEP_NUM_TASKS") != "" && getenv("SLURM_STEP_NUM_TASKS") != "1":
+		// SLURM_STEP_NUM_TASKS, not SLURM_NTASKS: a batch script submitted with -n 8 has SLURM_NTASKS=8 but is one
+		// process; only srun's tasks are several.
+		nt, err1 := strconv.Atoi(getenv("SLURM_STEP_NUM_TASKS"))
+		i, err2 := strconv.Atoi(getenv("SLURM_PROCID"))
+		if err1 != nil || err2 != nil || nt != n || i < 0 || i >= n {
+			return 0, "", Usagef("Slurm step task %s of %s does not match the manifest's %d shards: run it with srun -n %d",
+				getenv("SLURM_PROCID"), getenv("SLURM_STEP_NUM_TASKS"), n, n)
+		}
+		return i, fmt.Sprintf("Slurm step task %d of %d", i, nt), nil
+	case n == 1:
+		return 0, "the manifest has one shard", nil
+	}
+	return 0, "", Usagef("the manifest has %d shards: run it as an array (--array=0-%d) or give --shard I/%d", n, n-1, n)
+}
