@@ -58,10 +58,10 @@ func main() {
 func realMain(args []string) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st := newStopper(cancel)
 	// signal.Notify rather than NotifyContext: a clean stop has two steps (the first signal drains, a second or
 	// the end of the grace period cancels), and the exit code depends on which signal came first.
 	sigs := make(chan os.Signal, 2)
+	st := newStopper(cancel, sigs)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGUSR1, os.Interrupt)
 	defer signal.Stop(sigs)
 	done := make(chan struct{})
@@ -85,16 +85,20 @@ func realMain(args []string) int {
 type stopper struct {
 	drain    chan struct{}
 	cancel   context.CancelFunc
-	draining atomic.Bool  // set by transfer commands
-	grace    atomic.Int64 // nanoseconds
-	first    atomic.Value // os.Signal
+	sigs     chan<- os.Signal // where the Spot watcher posts its notice, like a signal
+	draining atomic.Bool      // set by transfer commands
+	grace    atomic.Int64     // nanoseconds
+	first    atomic.Value     // os.Signal
 }
+
+// spotPollInterval is how often --watch-spot looks for an interruption notice; the notice comes two minutes ahead.
+const spotPollInterval = 5 * time.Second
 
 // defaultGrace stays below Slurm's default KillWait (30 s) between SIGTERM and SIGKILL.
 const defaultGrace = 20 * time.Second
 
-func newStopper(cancel context.CancelFunc) *stopper {
-	st := &stopper{drain: make(chan struct{}), cancel: cancel}
+func newStopper(cancel context.CancelFunc, sigs chan<- os.Signal) *stopper {
+	st := &stopper{drain: make(chan struct{}), cancel: cancel, sigs: sigs}
 	st.grace.Store(int64(defaultGrace))
 	return st
 }
@@ -130,6 +134,21 @@ func (st *stopper) watch(sigs <-chan os.Signal, done <-chan struct{}) {
 		return
 	}
 	st.cancel()
+}
+
+// spotNotice is the Spot interruption notice, delivered to the stopper as if it were a signal: it starts the same
+// clean stop as SIGTERM, and the same exit code.
+type spotNotice string
+
+func (n spotNotice) String() string { return "EC2 Spot interruption notice " + string(n) }
+func (spotNotice) Signal()          {}
+
+// notice posts a Spot interruption notice; it never blocks (a signal may already fill the channel).
+func (st *stopper) notice(text string) {
+	select {
+	case st.sigs <- spotNotice(text):
+	default:
+	}
 }
 
 // signal returns the first signal received, or nil.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/urfave/cli/v2"
 
 	"github.com/fsxsync/fsxsync/transfer"
@@ -37,6 +38,9 @@ EXAMPLES:
 				return err
 			}
 			o.drain = st.drainOn(o.grace)
+			if o.watchSpot {
+				go transfer.WatchSpot(c.Context, imds.New(imds.Options{Endpoint: os.Getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT")}), spotPollInterval, st.notice)
+			}
 			return runShard(c, o, c.Args().First())
 		},
 	}

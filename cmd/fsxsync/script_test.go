@@ -273,7 +273,15 @@ func cmdAsuser(ts *testscript.TestScript, neg bool, args []string) {
 	policy := os.Expand(ts.ReadFile(args[1]), ts.Getenv)
 	name := args[0] + "-" + ts.Getenv("BUCKET")[len(ts.Getenv("BUCKET"))-8:]
 	ak, sk := env.NewUser(ts.Value("t").(testing.TB), name, policy)
-	imds, err := iamtest.StartIMDS("fsxsync-node-role", ak, sk)
+	var imds *iamtest.IMDS
+	var err error
+	if d := ts.Getenv("SPOT_NOTICE_AFTER"); d != "" {
+		after, perr := time.ParseDuration(d)
+		ts.Check(perr)
+		imds, err = iamtest.StartIMDSWithSpotNotice("fsxsync-node-role", ak, sk, after)
+	} else {
+		imds, err = iamtest.StartIMDS("fsxsync-node-role", ak, sk)
+	}
 	ts.Check(err)
 	ts.Defer(imds.Stop)
 	for _, kv := range imds.Env() {

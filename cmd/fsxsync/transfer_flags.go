@@ -40,6 +40,7 @@ type transferOptions struct {
 	shardFlag       string
 	noShard         bool
 	drain           <-chan struct{}
+	watchSpot       bool
 	stdout, stderr  io.Writer
 }
 
@@ -64,6 +65,7 @@ func transferFlags(rules *ruleList) []cli.Flag {
 		&cli.BoolFlag{Name: "no-preflight", Usage: "skip the identity and permission preflight (see fsxsync check)"},
 		&cli.StringFlag{Name: "shard", Usage: "do shard `I/N` of the keys (0-based; default: from the Slurm array or step)"},
 		&cli.BoolFlag{Name: "no-shard", Usage: "do every key, even inside a Slurm array or multi-task step"},
+		&cli.BoolFlag{Name: "watch-spot", Usage: "on an EC2 Spot instance, stop cleanly when IMDS announces an interruption (about two minutes ahead)"},
 		&cli.DurationFlag{Name: "grace-period", Value: 20 * time.Second, Usage: "after SIGTERM/SIGUSR1, let files in flight finish this long before cancelling them"},
 		&cli.StringFlag{Name: "report", Usage: "write a JSON report (counts, failed files and reasons) to `FILE`"},
 		&cli.StringFlag{Name: "state-dir", Usage: "where to keep the sync state that spares a no-op sync one HEAD request per object; \"none\" disables it (default: the user cache directory)", EnvVars: []string{"FSXSYNC_STATE_DIR"}},
@@ -82,7 +84,8 @@ func parseTransferOptions(c *cli.Context, rules *ruleList) (transferOptions, err
 		endpoint: c.String("endpoint-url"), region: c.String("region"), profile: c.String("profile"),
 		reportPath: c.String("report"), stateDir: c.String("state-dir"), noPreflight: c.Bool("no-preflight"),
 		grace: c.Duration("grace-period"), shardFlag: c.String("shard"), noShard: c.Bool("no-shard"),
-		stdout: c.App.Writer, stderr: c.App.ErrWriter,
+		watchSpot: c.Bool("watch-spot"),
+		stdout:    c.App.Writer, stderr: c.App.ErrWriter,
 	}
 	if o.grace < 0 {
 		return o, transfer.Usagef("--grace-period %v: give a duration of 0 or more, e.g. 20s", o.grace)

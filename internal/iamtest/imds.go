@@ -61,6 +61,16 @@ type IMDS struct {
 // No interruption notice is served. A missing binary is an error that says to
 // run `make tools`.
 func StartIMDS(roleName, accessKey, secretKey string) (*IMDS, error) {
+	return startIMDS(roleName, accessKey, secretKey, 0)
+}
+
+// StartIMDSWithSpotNotice is StartIMDS plus a Spot interruption notice ("terminate") served at
+// /latest/meta-data/spot/instance-action from spotAfter after the start (404 before).
+func StartIMDSWithSpotNotice(roleName, accessKey, secretKey string, spotAfter time.Duration) (*IMDS, error) {
+	return startIMDS(roleName, accessKey, secretKey, max(spotAfter, time.Second))
+}
+
+func startIMDS(roleName, accessKey, secretKey string, spotAfter time.Duration) (*IMDS, error) {
 	bin, err := s3test.Tool("ec2-metadata-mock", MockEnv)
 	if err != nil {
 		return nil, err
@@ -70,14 +80,14 @@ func StartIMDS(roleName, accessKey, secretKey string) (*IMDS, error) {
 		return nil, fmt.Errorf("iamtest: %w", err)
 	}
 	m := &IMDS{RoleName: roleName, Dir: dir}
-	if err := m.start(bin, accessKey, secretKey); err != nil {
+	if err := m.start(bin, accessKey, secretKey, spotAfter); err != nil {
 		m.Stop()
 		return nil, err
 	}
 	return m, nil
 }
 
-func (m *IMDS) start(bin, accessKey, secretKey string) error {
+func (m *IMDS) start(bin, accessKey, secretKey string, spotAfter time.Duration) error {
 	now := time.Now().UTC()
 	// Values override the mock's defaults key by key; the mock rewrites the
 	// security-credentials path for the new role name itself.
@@ -134,6 +144,15 @@ func (m *IMDS) start(bin, accessKey, secretKey string) error {
 		"--mock-delay-sec", delay,
 		"--rebalance-delay-sec", delay,
 		"--asg-termination-delay-sec", delay,
+	}
+	if spotAfter > 0 {
+		// The spot subcommand serves only the interruption notice (and the metadata), from the given delay on.
+		args = append([]string{"spot", "--action", "terminate"}, args...)
+		for i := range args {
+			if args[i] == "--mock-delay-sec" {
+				args[i+1] = strconv.Itoa(int(spotAfter.Seconds()))
+			}
+		}
 	}
 	ready := func(baseURL string) bool {
 		return answers200(baseURL + "/latest/meta-data/instance-id")
