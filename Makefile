@@ -24,7 +24,7 @@ FUZZTIME ?= 10s
 # Tests find the tools and the CLI through these variables (see internal/s3test, internal/iamtest).
 TEST_ENV := FSXSYNC_VERSITYGW=$(VERSITYGW) FSXSYNC_EC2_METADATA_MOCK=$(EC2_METADATA_MOCK) FSXSYNC_BIN=$(FSXSYNC)
 
-.PHONY: all tools build test demo bench fuzz clean
+.PHONY: all tools build test demo bench fuzz clean slurm
 
 all: build
 
@@ -77,6 +77,13 @@ fuzz: tools
 			$(TEST_ENV) go test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; \
 	done
+
+# Debian's Slurm (slurmctld, slurmd, clients) and MUNGE, at the versions pinned
+# in scripts/slurm/install.sh, for internal/slurmtest's single-node clusters.
+# Needs root (`sudo make slurm`); starts no system service. Without them the
+# Slurm tests skip outside CI and fail in CI (.ci/run installs them).
+slurm:
+	bash scripts/slurm/install.sh
 
 # Keeps .tools: rebuilding the gateway is slow. `rm -rf .tools` to drop it too.
 clean:
