@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -79,30 +80,50 @@ func tempName(base, random string) string {
 // name atomically. The file is not fsynced: a crash can lose a download, but a later run finds the file missing
 // or stale and fetches it again, and an fsync per file is expensive on Lustre.
 func Commit(f *os.File, finalPath string, mode fs.FileMode, mtime time.Time) error {
+	return CommitWith(f, finalPath, Attrs{Mode: mode.Perm(), Mtime: mtime})
+}
+
+// Attrs are what CommitWith applies to a downloaded file before it takes its final name.
+type Attrs struct {
+	// Mode: permission bits, plus setuid/setgid/sticky when the caller chose to keep them; 0 leaves the mode.
+	Mode  fs.FileMode
+	Mtime time.Time // zero leaves it
+	// Chown applies UID and GID (-1 leaves one of them).
+	Chown    bool
+	UID, GID int
+}
+
+// CommitWith is Commit with owner and special mode bits: owner first, since chown clears setuid and setgid.
+func CommitWith(f *os.File, finalPath string, a Attrs) error {
 	tmp := f.Name()
-	// Close reports write-back errors on network file systems, so it must succeed before the file is trusted.
-	if err := f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+	fail := func(err error) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("commit %s: %w", finalPath, err)
 	}
-	if mode != 0 {
-		if err := os.Chmod(tmp, mode.Perm()); err != nil {
-			_ = os.Remove(tmp)
-			return fmt.Errorf("commit %s: %w", finalPath, err)
+	// Close reports write-back errors on network file systems, so it must succeed before the file is trusted.
+	if err := f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return fail(err)
+	}
+	if a.Chown {
+		if err := os.Lchown(tmp, a.UID, a.GID); err != nil {
+			return fail(err)
 		}
 	}
-	if !mtime.IsZero() {
+	if a.Mode != 0 {
+		if err := os.Chmod(tmp, a.Mode&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+			return fail(err)
+		}
+	}
+	if !a.Mtime.IsZero() {
 		// The zero access time leaves atime as it is.
-		if err := os.Chtimes(tmp, time.Time{}, mtime); err != nil {
-			_ = os.Remove(tmp)
-			return fmt.Errorf("commit %s: %w", finalPath, err)
+		if err := os.Chtimes(tmp, time.Time{}, a.Mtime); err != nil {
+			return fail(err)
 		}
 	}
 	// rename(2) itself refuses to replace a directory with a file (EISDIR), so no separate check is needed,
 	// and a check would cost a round trip per file on Lustre and still race with other processes.
 	if err := os.Rename(tmp, finalPath); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("commit %s: %w", finalPath, err)
+		return fail(err)
 	}
 	return nil
 }
@@ -111,4 +132,21 @@ func Commit(f *os.File, finalPath string, mode fs.FileMode, mtime time.Time) err
 func Discard(f *os.File) {
 	_ = f.Close()
 	_ = os.Remove(f.Name())
+}
+
+// DefaultFileMode is the mode a new file gets when the data carries none (an object without POSIX metadata): 0666
+// less the process's umask, as for any file a program creates. The umask is read from /proc/self/status rather
+// than with umask(2), which can only read it by changing it, for a moment, for every thread.
+func DefaultFileMode() fs.FileMode {
+	mask := fs.FileMode(0o022)
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+				if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					mask = fs.FileMode(m)
+				}
+			}
+		}
+	}
+	return 0o666 &^ mask
 }

@@ -18,11 +18,14 @@ type Entry struct {
 	MtimeKnown bool
 	// Mode carries the file type and permission bits (local files, or objects whose metadata is known).
 	Mode fs.FileMode
-	// Local-only facts.
+	// UID and GID: a local file's owner, or (HasOwner) the owner an object's metadata records.
 	UID, GID uint32
-	// Empty is true for a directory with no children and for a directory-marker object; false for a directory that
-	// is only implied by the keys below it.
-	Empty bool
+	HasOwner bool
+	// Marker is true for a directory that is, or should be, a directory-marker object (a zero-byte "key/"): every
+	// marker object, a local directory with no children, and with --dir-markers every local directory. Implied is
+	// true for a directory that exists on that side only through the keys below it.
+	Marker  bool
+	Implied bool
 	// S3-only facts.
 	ETag         string
 	LastModified time.Time
@@ -76,17 +79,16 @@ func Decide(src, dst *Entry, mode CompareMode, del bool) Action {
 			return ActionDelete
 		}
 		return ActionSkip
-	case dst == nil:
-		if src.IsDir() && !src.Empty {
-			// A non-empty directory needs no marker or mkdir of its own: its files imply it. Markers are uploaded
-			// only for empty directories, so that they survive the round trip.
-			return ActionSkip
+	case src.IsDir():
+		// A directory that needs no marker (not empty, and no --dir-markers) is implied by its files. One that does
+		// is created unless the other side has it as a marker or a real directory; directory metadata is not
+		// compared.
+		if src.Marker && (dst == nil || dst.Implied) {
+			return ActionCopy
 		}
-		return ActionCopy
-	}
-	if src.IsDir() {
-		// Both sides have the directory; directory metadata is not compared.
 		return ActionSkip
+	case dst == nil:
+		return ActionCopy
 	}
 	if mode == CompareAlways || src.Size != dst.Size {
 		return ActionCopy

@@ -11,7 +11,7 @@ func TestDecide(t *testing.T) {
 		return &Entry{Key: "f", Size: size, Mtime: mt, MtimeKnown: true}
 	}
 	unknown := &Entry{Key: "f", Size: 10, Mtime: t0.Add(time.Hour)} // an object straight from a listing
-	emptyDir := &Entry{Key: "d/", Empty: true, MtimeKnown: true}
+	emptyDir := &Entry{Key: "d/", Marker: true, MtimeKnown: true}
 	fullDir := &Entry{Key: "d/", MtimeKnown: true}
 	tests := []struct {
 		name     string

@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/fsxsync/fsxsync/fsx"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -41,6 +43,13 @@ type Options struct {
 	Drain <-chan struct{}
 	// Shard is this task's share of the keys (Slurm arrays and multi-task steps); the zero value is everything.
 	Shard Shard
+	// DirMarkers uploads a directory marker for every directory (as FSx export does), not only for empty ones.
+	DirMarkers bool
+	// FollowSymlinks uploads the content of the file a link points to, instead of storing the link.
+	FollowSymlinks bool
+	// PreserveOwner applies the owner and group an object carries when running as root; PreserveSetid keeps its
+	// setuid, setgid and sticky bits (never applied otherwise).
+	PreserveOwner, PreserveSetid bool
 	// plan, when set (by Plan), receives each action a dry run would take instead of a printed line.
 	plan func(*item, Action)
 }
@@ -108,6 +117,7 @@ type result struct {
 	op      string
 	state   *stateRecord // what we now know about the object, for the state file
 	dirDone string       // a local directory to remove after the run (download --delete)
+	dirAttr *dirAttr     // a local directory's mode and mtime, to apply after the run
 }
 
 // Run performs one cp or sync and returns its report. Per-file failures are in the report; the returned error is
@@ -147,7 +157,7 @@ func runWith(ctx context.Context, store ObjectStore, o Options, body func(*engin
 	// worker carry one would multiply memory and requests by the part concurrency, so only as many large files run
 	// at once as keep the number of requests in flight near --concurrency.
 	large := semaphore.NewWeighted(int64(max(1, o.Concurrency/o.PartConcurrency)))
-	e := &engine{store: store, o: o, dir: dir, rep: rep, large: large}
+	e := &engine{store: store, o: o, dir: dir, rep: rep, large: large, defaultMode: fsx.DefaultFileMode()}
 	err = body(e)
 	rep.finish(err)
 	return rep, err
@@ -160,6 +170,8 @@ type engine struct {
 	rep   *Report
 	dirs  dirCache
 	large *semaphore.Weighted
+	// defaultMode is what a downloaded file without POSIX metadata gets (0666 less the umask).
+	defaultMode fs.FileMode
 }
 
 // localRoot and prefix are the two roots in tree mode.
@@ -204,7 +216,9 @@ func (e *engine) runTree(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(listCtx)
 	local := make(chan []Entry, 4)
 	remote := make(chan []Entry, 4)
-	g.Go(func() error { return listLocal(gctx, root, e.o.Filter, local) })
+	g.Go(func() error {
+		return listLocal(gctx, root, e.o.Filter, localListOptions{dirMarkers: e.o.DirMarkers, followSymlinks: e.o.FollowSymlinks, log: e.o.Log}, local)
+	})
 	g.Go(func() error { return listS3(gctx, e.store, e.prefix(), e.o.Filter, state, remote) })
 
 	var srcCh, dstCh <-chan []Entry = local, remote
@@ -214,11 +228,15 @@ func (e *engine) runTree(ctx context.Context) error {
 
 	newState := newStateWriter(e.o.StatePath)
 	var rmdirs []string
+	var dirAttrs []dirAttr
 	collect := func(r result) {
 		e.rep.add(r, e.o.Log)
 		newState.add(r.it.seq, r.state)
 		if r.dirDone != "" {
 			rmdirs = append(rmdirs, r.dirDone)
+		}
+		if r.dirAttr != nil {
+			dirAttrs = append(dirAttrs, *r.dirAttr)
 		}
 	}
 	produce := func(ctx context.Context, emit func(*item) error) error {
@@ -243,6 +261,9 @@ func (e *engine) runTree(ctx context.Context) error {
 			e.rep.Deleted.Files++
 		}
 	}
+	// Directories made from markers get their mode and mtime after that, deepest first: writing or removing their
+	// contents would have changed the mtime, and a read-only mode would have stopped the writes.
+	applyDirAttrs(dirAttrs, e.o.Log)
 	fatal := firstErr(workErr, mergeErr, listErr)
 	if errors.Is(mergeErr, ErrStopped) && workErr == nil {
 		fatal = ErrStopped

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -132,7 +133,15 @@ func (e *engine) download(ctx context.Context, it *item) result {
 	}
 	if it.src.IsDir() {
 		r.op = "create directory"
-		r.err = e.dirs.mkdirAll(root, it.localPath)
+		if r.err = e.dirs.mkdirAll(root, it.localPath); r.err != nil {
+			return r
+		}
+		// The listing has no metadata; a marker's mode and mtime are worth one HEAD, applied after the run.
+		if info, err := e.store.Head(ctx, it.objectKey); err == nil {
+			ent := Entry{Key: it.key}
+			applyObjectMeta(&ent, info)
+			r.dirAttr = &dirAttr{path: it.localPath, mode: e.keepMode(ent.Mode), mtime: ent.Mtime}
+		}
 		return r
 	}
 	if r.err = e.dirs.mkdirAll(root, filepath.Dir(it.localPath)); r.err != nil {
@@ -162,10 +171,55 @@ func (e *engine) download(ctx context.Context, it *item) result {
 		r.err = commitSymlink(tmp, it.localPath, ent.Mtime)
 		return r
 	}
-	// Only permission bits are applied: setuid/setgid/sticky from an object are not trusted.
-	mode := ent.Mode.Perm()
-	r.err = fsx.Commit(tmp, it.localPath, mode, ent.Mtime)
+	mode := e.keepMode(ent.Mode)
+	if ent.Mode == 0 {
+		// No POSIX metadata: the mode any new file would get, not the temp file's private 0600.
+		mode = e.defaultMode
+	}
+	attrs := fsx.Attrs{Mode: mode, Mtime: ent.Mtime}
+	if ent.HasOwner && e.o.PreserveOwner && os.Geteuid() == 0 {
+		attrs.Chown, attrs.UID, attrs.GID = true, int(ent.UID), int(ent.GID)
+	}
+	r.err = fsx.CommitWith(tmp, it.localPath, attrs)
+	if r.err == nil && ent.HasOwner && !attrs.Chown && int(ent.UID) == os.Getuid() && int(ent.GID) != os.Getgid() {
+		// The caller's own file: its group is the caller's to set, when the caller is in that group.
+		_ = os.Lchown(it.localPath, -1, int(ent.GID))
+	}
 	return r
+}
+
+// keepMode returns the mode bits to apply from an object: permission bits, and setuid/setgid/sticky only with
+// --preserve-setid, since a tool that copies data should not hand out privileges an object asks for.
+func (e *engine) keepMode(m fs.FileMode) fs.FileMode {
+	if e.o.PreserveSetid {
+		return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+	}
+	return m.Perm()
+}
+
+// dirAttr is a directory's mode and mtime, applied after the run.
+type dirAttr struct {
+	path  string
+	mode  fs.FileMode
+	mtime time.Time
+}
+
+// applyDirAttrs applies directories' modes and mtimes deepest first: a path sorts after its parent, so descending
+// order puts every directory before the one holding it.
+func applyDirAttrs(attrs []dirAttr, log io.Writer) {
+	sort.Slice(attrs, func(i, j int) bool { return attrs[i].path > attrs[j].path })
+	for _, a := range attrs {
+		if a.mode != 0 {
+			if err := os.Chmod(a.path, a.mode); err != nil {
+				fmt.Fprintf(log, "warning: %v\n", err)
+			}
+		}
+		if !a.mtime.IsZero() {
+			if err := os.Chtimes(a.path, time.Time{}, a.mtime); err != nil {
+				fmt.Fprintf(log, "warning: %v\n", err)
+			}
+		}
+	}
 }
 
 // commitSymlink turns a downloaded symlink object (body = target) into a link, atomically: the link is created

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -57,7 +59,14 @@ func localEntry(key string, fi fs.FileInfo) Entry {
 
 // listLocal walks root in key order and sends the entries that pass the filter. Special files (sockets, FIFOs,
 // devices) have no S3 form and are left out. A missing root is an empty tree (a download into a new directory).
-func listLocal(ctx context.Context, root string, f *Filter, out chan<- []Entry) error {
+// localListOptions shape the local listing.
+type localListOptions struct {
+	dirMarkers     bool // every directory wants a marker, not only empty ones
+	followSymlinks bool // a link to a file is listed as that file
+	log            io.Writer
+}
+
+func listLocal(ctx context.Context, root string, f *Filter, lo localListOptions, out chan<- []Entry) error {
 	defer close(out)
 	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -67,12 +76,22 @@ func listLocal(ctx context.Context, root string, f *Filter, out chan<- []Entry) 
 		if !f.Match(fe.Key) {
 			return nil
 		}
+		if fe.IsSymlink() && lo.followSymlinks {
+			// Follow a link to a regular file only: following links to directories could loop, and would copy a
+			// tree twice under two names.
+			fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(fe.Key)))
+			if err != nil || !fi.Mode().IsRegular() {
+				fmt.Fprintf(lo.log, "warning: %s: --follow-symlinks follows links to files only; left out\n", fe.Key)
+				return nil
+			}
+			return b.add(ctx, localEntry(fe.Key, fi))
+		}
 		t := fe.Mode.Type()
 		if t != 0 && t != fs.ModeDir && t != fs.ModeSymlink {
 			return nil
 		}
 		e := Entry{Key: fe.Key, Size: fe.Size, Mtime: fe.Mtime, MtimeKnown: true, Mode: fe.Mode,
-			UID: fe.UID, GID: fe.GID, Empty: fe.IsDir() && fe.NumChildren == 0}
+			UID: fe.UID, GID: fe.GID, Marker: fe.IsDir() && (fe.NumChildren == 0 || lo.dirMarkers)}
 		if fe.IsDir() {
 			e.Size = 0
 		}
@@ -101,7 +120,7 @@ func listS3(ctx context.Context, store ObjectStore, prefix string, f *Filter, st
 				continue
 			}
 			e := Entry{Key: key, Size: o.Size, ETag: o.ETag, LastModified: o.LastModified,
-				Mtime: o.LastModified, Empty: strings.HasSuffix(key, "/")}
+				Mtime: o.LastModified, Marker: strings.HasSuffix(key, "/")}
 			if e.IsDir() {
 				e.MtimeKnown = true
 			} else if rec, ok := st.lookup(key); ok && rec.Size == o.Size && rec.ETag == o.ETag {
@@ -131,6 +150,9 @@ func applyObjectMeta(e *Entry, info ObjectInfo) {
 	}
 	if m.Mode != 0 {
 		e.Mode = fsx.FileMode(m.Mode)
+	}
+	if m.HasUID && m.HasGID {
+		e.UID, e.GID, e.HasOwner = m.UID, m.GID, true
 	}
 }
 

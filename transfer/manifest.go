@@ -443,7 +443,7 @@ func (e *engine) statLocal(path, key string) (*Entry, error) {
 	}
 	ent := localEntry(key, fi)
 	if fi.IsDir() {
-		ent.Empty = true
+		ent.Marker = true
 	}
 	return &ent, nil
 }
@@ -459,7 +459,7 @@ func (e *engine) headRemote(ctx context.Context, objectKey, key string) (*Entry,
 		}
 		return nil, fmt.Errorf("recheck s3://%s/%s: %w", e.store.Bucket(), objectKey, err)
 	}
-	ent := Entry{Key: key, Empty: strings.HasSuffix(key, "/")}
+	ent := Entry{Key: key, Marker: strings.HasSuffix(key, "/")}
 	applyObjectMeta(&ent, info)
 	return &ent, nil
 }

@@ -124,7 +124,7 @@ func impliedDir(ctx context.Context, other *stream, dir string) *Entry {
 	if err != nil || n == nil || !strings.HasPrefix(n.Key, dir) {
 		return nil
 	}
-	return &Entry{Key: dir}
+	return &Entry{Key: dir, Implied: true}
 }
 
 // popNonPrefixes drops the keys that are not string prefixes of key: keys arrive sorted, so once a key stops being

@@ -14,7 +14,7 @@ import (
 func feed(keys ...string) <-chan []Entry {
 	ch := make(chan []Entry, len(keys)+1)
 	for _, k := range keys {
-		ch <- []Entry{{Key: k, Empty: strings.HasSuffix(k, "/")}}
+		ch <- []Entry{{Key: k, Marker: strings.HasSuffix(k, "/")}}
 	}
 	close(ch)
 	return ch

@@ -82,7 +82,7 @@ func (r *Report) add(res result, out io.Writer) {
 	default:
 		// Counted as skipped: what a transfer would have sent (files, symlinks, empty-directory markers) and found
 		// up to date. Non-empty directories and destination-only keys were never candidates.
-		if src := res.it.src; src != nil && res.it.dst != nil && (!src.IsDir() || src.Empty) {
+		if src := res.it.src; src != nil && res.it.dst != nil && (!src.IsDir() || src.Marker) {
 			r.Skipped.Files++
 			r.Skipped.Bytes += size
 		}

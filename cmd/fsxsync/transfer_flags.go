@@ -41,6 +41,10 @@ type transferOptions struct {
 	noShard         bool
 	drain           <-chan struct{}
 	watchSpot       bool
+	dirMarkers      bool
+	followSymlinks  bool
+	preserveOwner   bool
+	preserveSetid   bool
 	stdout, stderr  io.Writer
 }
 
@@ -65,6 +69,10 @@ func transferFlags(rules *ruleList) []cli.Flag {
 		&cli.BoolFlag{Name: "no-preflight", Usage: "skip the identity and permission preflight (see fsxsync check)"},
 		&cli.StringFlag{Name: "shard", Usage: "do shard `I/N` of the keys (0-based; default: from the Slurm array or step)"},
 		&cli.BoolFlag{Name: "no-shard", Usage: "do every key, even inside a Slurm array or multi-task step"},
+		&cli.BoolFlag{Name: "dir-markers", Usage: "upload a directory marker object for every directory, as FSx export does (default: for empty directories only)"},
+		&cli.BoolFlag{Name: "follow-symlinks", Usage: "upload the file a symlink points to instead of the link (links to directories are left out)"},
+		&cli.BoolFlag{Name: "preserve-owner", Usage: "on download as root, give files the owner and group their metadata records"},
+		&cli.BoolFlag{Name: "preserve-setid", Usage: "on download, keep setuid/setgid/sticky bits from the metadata (dropped by default)"},
 		&cli.BoolFlag{Name: "watch-spot", Usage: "on an EC2 Spot instance, stop cleanly when IMDS announces an interruption (about two minutes ahead)"},
 		&cli.DurationFlag{Name: "grace-period", Value: 20 * time.Second, Usage: "after SIGTERM/SIGUSR1, let files in flight finish this long before cancelling them"},
 		&cli.StringFlag{Name: "report", Usage: "write a JSON report (counts, failed files and reasons) to `FILE`"},
@@ -84,8 +92,9 @@ func parseTransferOptions(c *cli.Context, rules *ruleList) (transferOptions, err
 		endpoint: c.String("endpoint-url"), region: c.String("region"), profile: c.String("profile"),
 		reportPath: c.String("report"), stateDir: c.String("state-dir"), noPreflight: c.Bool("no-preflight"),
 		grace: c.Duration("grace-period"), shardFlag: c.String("shard"), noShard: c.Bool("no-shard"),
-		watchSpot: c.Bool("watch-spot"),
-		stdout:    c.App.Writer, stderr: c.App.ErrWriter,
+		watchSpot: c.Bool("watch-spot"), dirMarkers: c.Bool("dir-markers"), followSymlinks: c.Bool("follow-symlinks"),
+		preserveOwner: c.Bool("preserve-owner"), preserveSetid: c.Bool("preserve-setid"),
+		stdout: c.App.Writer, stderr: c.App.ErrWriter,
 	}
 	if o.grace < 0 {
 		return o, transfer.Usagef("--grace-period %v: give a duration of 0 or more, e.g. 20s", o.grace)
@@ -264,6 +273,7 @@ func runTransfer(ctx context.Context, o transferOptions, compare transfer.Compar
 		Src: s.src, Dst: s.dst, Recursive: o.recursive, Compare: compare, Delete: o.delete, DryRun: o.dryRun,
 		Filter: filter, Concurrency: o.concurrency, PartSize: o.partSize, PartConcurrency: o.partConcurrency,
 		StatePath: statePath, Out: o.stdout, Log: o.stderr, Drain: o.drain, Shard: shard,
+		DirMarkers: o.dirMarkers, FollowSymlinks: o.followSymlinks, PreserveOwner: o.preserveOwner, PreserveSetid: o.preserveSetid,
 	})
 	return finishRun(o, rep, runErr)
 }
