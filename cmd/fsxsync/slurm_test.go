@@ -168,6 +168,80 @@ func TestOnSlurm(t *testing.T) {
 		})
 	}
 
+	// The templates users copy, run as they are: stage-out then stage-in through sbatch, the two-step large sync,
+	// and the offline EC2 script (no Slurm).
+	t.Run("templates", func(t *testing.T) {
+		t.Parallel()
+		dir, bucket := t.TempDir(), env.NewBucket(t)
+		root := moduleRoot(t)
+		makeFiles(t, filepath.Join(dir, "src"), 40)
+		jenv := f.jobEnv(bucket, env.S3Endpoint, dir)
+		submit := func(name string, extra ...string) slurmtest.Job {
+			script, err := os.ReadFile(filepath.Join(root, "scripts", "sbatch", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := cl.Sbatch(dir, string(script), []string{"--output=" + dir + "/" + name + ".out"}, append(jenv, extra...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			jobs, err := cl.WaitJobs(id, 2*time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if jobs[0].State != "COMPLETED" {
+				out, _ := os.ReadFile(filepath.Join(dir, name+".out"))
+				t.Fatalf("%s: %s exit %d\n%s", name, jobs[0].State, jobs[0].ExitCode, out)
+			}
+			return jobs[0]
+		}
+		submit("stage-out.sbatch", "SRC="+filepath.Join(dir, "src"), "DST=s3://"+bucket+"/out")
+		submit("stage-in.sbatch", "SRC=s3://"+bucket+"/out", "DST="+filepath.Join(dir, "in"))
+		if got := countKeys(t, env.RootS3(), bucket, "out/"); got != 40 {
+			t.Errorf("stage-out moved %d files, want 40", got)
+		}
+		if entries, _ := os.ReadDir(filepath.Join(dir, "in", "d00")); len(entries) == 0 {
+			t.Error("stage-in brought nothing back")
+		}
+
+		// large-sync.sh submits the plan job and the dependent array itself.
+		cmd := exec.Command("bash", filepath.Join(root, "scripts", "sbatch", "large-sync.sh"),
+			filepath.Join(dir, "src"), "s3://"+bucket+"/large", filepath.Join(dir, "plan"), "3")
+		cmd.Dir = dir
+		cmd.Env = append(append(os.Environ(), cl.Env()...), jenv...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("large-sync.sh: %v\n%s", err, out)
+		}
+		fields := strings.Fields(string(out)) // "plan job N, run array M; ..."
+		if len(fields) < 6 {
+			t.Fatalf("large-sync.sh printed %q", out)
+		}
+		runID := strings.TrimSuffix(fields[5], ";")
+		if _, err := cl.WaitJobs(runID, 3*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := exec.Command(f.bin, "status", filepath.Join(dir, "plan")).CombinedOutput(); err != nil {
+			t.Errorf("after large-sync.sh the manifest is not complete: %v\n%s", err, st)
+		}
+		if got := countKeys(t, env.RootS3(), bucket, "large/"); got != 40 {
+			t.Errorf("large-sync.sh moved %d files, want 40", got)
+		}
+
+		// offline-ec2.sh: check in the foreground, then the sync in the background with a log and a report.
+		cmd = exec.Command("bash", filepath.Join(root, "scripts", "sbatch", "offline-ec2.sh"),
+			filepath.Join(dir, "src"), "s3://"+bucket+"/offline", dir)
+		cmd.Env = append(os.Environ(), jenv...)
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "started pid") {
+			t.Fatalf("offline-ec2.sh: %v\n%s", err, out)
+		}
+		for deadline := time.Now().Add(time.Minute); countKeys(t, env.RootS3(), bucket, "offline/") < 40; time.Sleep(200 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the offline transfer did not finish")
+			}
+		}
+	})
+
 	// plan, then a dependent array runs the shards; one task is cancelled mid-way and resubmitted by index. In the
 	// end every item is done exactly once and nothing is partial.
 	t.Run("plan-run-cancel-resubmit", func(t *testing.T) {
@@ -333,5 +407,20 @@ func TestOnSlurmTimeLimit(t *testing.T) {
 	}
 	if got := countKeys(t, env.RootS3(), bucket, "tl/"); got != n+1 {
 		t.Errorf("after the rerun the bucket holds %d objects, want %d", got, n+1)
+	}
+}
+
+// moduleRoot is the repository root (the scripts are there).
+func moduleRoot(t *testing.T) string {
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
 	}
 }
