@@ -97,7 +97,8 @@ func (r CheckRow) Failed() bool { return r.failed }
 // PreflightReport is everything the preflight found.
 type PreflightReport struct {
 	Caller  Caller
-	Region  string // the bucket's region when the server said so
+	Mount   *fsx.Mount // the file system holding the local side, when it could be found
+	Region  string     // the bucket's region when the server said so
 	KMSKey  string
 	Rows    []CheckRow
 	Denied  []Denial
@@ -198,6 +199,10 @@ func Preflight(ctx context.Context, in PreflightInput) (*PreflightReport, error)
 	}
 	if err := checkLocal(rep, dir, local, in.Recursive); err != nil {
 		return rep, err
+	}
+	if m, err := fsx.FindMount(local); err == nil {
+		rep.Mount = &m
+		rep.Rows = append(rep.Rows, CheckRow{Check: "local file system", Method: "local", Result: "ok", Detail: m.Describe()})
 	}
 	rep.Caller, err = ResolveCaller(ctx, in.Credentials, in.STS)
 	if err != nil {

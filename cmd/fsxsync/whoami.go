@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/urfave/cli/v2"
 
+	"github.com/fsxsync/fsxsync/fsx"
 	"github.com/fsxsync/fsxsync/transfer"
 )
 
@@ -59,6 +60,7 @@ type whoamiResult struct {
 	Expires          *time.Time         `json:"expires,omitempty"`
 	Slurm            *transfer.SlurmEnv `json:"slurm,omitempty"`
 	Warnings         []string           `json:"warnings"`
+	FileSystem       string             `json:"file_system,omitempty"`
 }
 
 func runWhoami(c *cli.Context, o whoamiOptions) error {
@@ -81,6 +83,11 @@ func runWhoami(c *cli.Context, o whoamiOptions) error {
 		Warnings: transfer.WhereWarnings(caller.Identity, slurm)}
 	if !caller.Expires.IsZero() {
 		res.Expires = &caller.Expires
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if m, err := fsx.FindMount(wd); err == nil {
+			res.FileSystem = m.Describe() + " (holds the current directory)"
+		}
 	}
 	if o.json {
 		enc := json.NewEncoder(o.stdout)
@@ -105,6 +112,9 @@ func runWhoami(c *cli.Context, o whoamiOptions) error {
 		fmt.Fprintf(w, "slurm:        %s\n", slurm.Describe())
 	} else {
 		fmt.Fprintln(w, "slurm:        not in a Slurm job")
+	}
+	if res.FileSystem != "" {
+		fmt.Fprintf(w, "file system:  %s\n", res.FileSystem)
 	}
 	for _, warn := range res.Warnings {
 		fmt.Fprintf(w, "warning:      %s\n", warn)
