@@ -17,7 +17,7 @@ import (
 // whole file system from S3 by reading released files one by one), and bulk restores of released files.
 //
 // The output formats parsed here are those printed by lustre/utils/lfs.c and lustre/utils/liblustreapi.c of
-// lustre-release, which have not changed from Lustre 2.10 (the oldest FSx for Lustre version) to 2.17. One thing
+// lustre-release, which are the same from Lustre 2.10 (the oldest FSx for Lustre version) to 2.17. One thing
 // did change in 2.16: `lfs getstripe` and `lfs hsm_state` used to stop at the first file they could not handle,
 // and since 2.16 (LU-5170) they report it on stderr and go on with the others. The code below is written so that
 // it gets the same results from both, without relying on the wording of error messages.
@@ -116,8 +116,9 @@ const (
 	// MDS_MAXREQSIZE/3 = 1706 bytes or more with E2BIG (ll_dir_ioctl LL_IOC_HSM_REQUEST, lustre/llite/dir.c); a
 	// request is a 24-byte header plus 32 bytes a file, so at most 52 files fit.
 	lfsRestoreBatch = 50
-	// lfsStdoutLimit bounds what is kept of one run's standard output. A batch prints at most a few hundred
-	// bytes a path, so reaching this means something is wrong and the run is treated as failed.
+	// lfsStdoutLimit bounds what is kept of one run's standard output. A batch prints at most a path and a few
+	// dozen bytes a file (about 2 MiB for 512 paths of PATH_MAX), so passing it means something is wrong and the
+	// call fails.
 	lfsStdoutLimit = 16 << 20
 	// lfsStderrLimit bounds what is kept of standard error, which only goes into error messages.
 	lfsStderrLimit = 64 << 10
@@ -421,8 +422,8 @@ func parseHSMLine(s, arg string) (HSMState, string, bool) {
 }
 
 // restorable reports whether the HSM coordinator accepts a restore of a file in this state: released, archived,
-// neither dirty nor lost (mdt_hsm_is_action_compat() in lustre/mdt/mdt_coordinator.c). It refuses a request that
-// holds any other released file with EPERM, and skips files that are not released.
+// neither dirty nor lost (mdt_hsm_is_action_compat() in lustre/mdt/mdt_coordinator.c). The coordinator refuses
+// with EPERM a whole request that holds a released file in any other state, and skips files that are not released.
 func (st HSMState) restorable() bool {
 	return st.Released && st.Archived && !st.Dirty && !st.Lost
 }
@@ -436,7 +437,8 @@ func (st HSMState) restorable() bool {
 // nothing — lfs stats every file before sending it, and the coordinator refuses a request with one incompatible
 // file — so a failed batch is split down to the files that fail on their own; those that are still released
 // are returned too. Paths lfs cannot report on (such as files deleted meanwhile) count as not released. A poll
-// of 0 or less means 1 s; a timeout of 0 or less sends the requests and checks once, without waiting.
+// of 0 or less means 1 s; a timeout of 0 or less sends the requests and checks once, without waiting. Lustre
+// lets any user ask for restores (the coordinator's default user_request_mask is RESTORE), so no root is needed.
 func (l LFS) Restore(ctx context.Context, paths []string, poll, timeout time.Duration) (stillReleased []string, err error) {
 	bin, err := l.binary()
 	if err != nil {
@@ -495,12 +497,10 @@ func (l LFS) Restore(ctx context.Context, paths []string, poll, timeout time.Dur
 		}
 	}
 
+	// The states are checked at least once after the requests, however long sending them took, so that a file
+	// restored quickly is not reported as still released.
 	for len(pending) > 0 {
-		left := time.Until(deadline)
-		if left <= 0 && timeout > 0 {
-			break
-		}
-		if wait := min(poll, left); wait > 0 {
+		if wait := min(poll, time.Until(deadline)); wait > 0 {
 			if err := lfsSleep(ctx, wait); err != nil {
 				return lfsPick(all, pending, stuck), err
 			}
@@ -516,7 +516,7 @@ func (l LFS) Restore(ctx context.Context, paths []string, poll, timeout time.Dur
 			}
 		}
 		pending = still
-		if timeout <= 0 {
+		if !time.Now().Before(deadline) {
 			break
 		}
 	}
