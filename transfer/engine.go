@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -50,6 +51,14 @@ type Options struct {
 	// PreserveOwner applies the owner and group an object carries when running as root; PreserveSetid keeps its
 	// setuid, setgid and sticky bits (never applied otherwise).
 	PreserveOwner, PreserveSetid bool
+	// LFS is set when the local side is a Lustre file system with the lfs command: uploads then align parts with
+	// stripes and handle HSM-released files by Released. Nil: not Lustre, or no lfs (nothing Lustre-specific).
+	LFS *fsx.LFS
+	// Released says what an upload does with files a data repository has released to S3 (their data is not on
+	// Lustre, and reading them restores them one at a time): restore them in bulk first and wait up to
+	// RestoreTimeout (the default), skip them, or read them as they are.
+	Released       ReleasedPolicy
+	RestoreTimeout time.Duration
 	// plan, when set (by Plan), receives each action a dry run would take instead of a printed line.
 	plan func(*item, Action)
 }
@@ -106,6 +115,8 @@ type item struct {
 	notMine bool
 	// index is the item's line in a manifest shard (fsxsync run), for the journal.
 	index int
+	// released is what was done with an HSM-released source file: restored, skipped, read, still released.
+	released string
 }
 
 // result is what happened to one item.
@@ -240,15 +251,20 @@ func (e *engine) runTree(ctx context.Context) error {
 		}
 	}
 	produce := func(ctx context.Context, emit func(*item) error) error {
-		return merge(ctx, srcCh, dstCh, e.dir == Download, func(it *item) error {
+		hsm := &hsmBatch{e: e, emit: emit}
+		err := merge(ctx, srcCh, dstCh, e.dir == Download, func(it *item) error {
 			it.action = Decide(it.src, it.dst, e.o.Compare, e.o.Delete)
 			e.placeItem(it)
 			if !e.o.Shard.Owns(it.key) {
 				// Another task's key: nothing to do here, but the state writer still needs its place in the order.
 				it.action, it.err, it.notMine = ActionSkip, nil, true
 			}
-			return emit(it)
+			return hsm.add(ctx, it)
 		})
+		if err != nil {
+			return err
+		}
+		return hsm.flush(ctx)
 	}
 	workErr, mergeErr := e.pipeline(gctx, produce, collect)
 	// If the merge stopped early the listers may be blocked sending; release them.

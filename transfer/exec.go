@@ -72,7 +72,7 @@ func (e *engine) upload(ctx context.Context, it *item) result {
 	}
 	cur := localEntry(it.key, fi)
 	body := &stableReader{f: f, size: cur.Size, mtime: cur.Mtime, path: it.localPath}
-	etag, err := e.store.Upload(ctx, it.objectKey, body, cur.Size, metaFor(cur.Mode, cur.UID, cur.GID, cur.Mtime), e.o.PartSize)
+	etag, err := e.store.Upload(ctx, it.objectKey, body, cur.Size, metaFor(cur.Mode, cur.UID, cur.GID, cur.Mtime), e.partSizeFor(ctx, it.localPath, cur.Size))
 	if err != nil {
 		r.err = err
 		return r

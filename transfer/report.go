@@ -35,6 +35,8 @@ type Report struct {
 	Deleted     Count     `json:"deleted"`
 	Failed      Count     `json:"failed"`
 	Failures    []Failure `json:"failures"`
+	// Released counts HSM-released files met by an upload from Lustre, by what was done with them.
+	Released ReleasedCount `json:"released,omitzero"`
 	// Resumed counts manifest items a journal already recorded as finished (fsxsync run after a requeue).
 	Resumed int64 `json:"resumed,omitempty"`
 	// Stopped is true when the run stopped early on request (SIGTERM, SIGUSR1, SIGINT); a rerun finishes it.
@@ -56,6 +58,16 @@ func newReport(o Options) *Report {
 func (r *Report) add(res result, out io.Writer) {
 	if res.it.notMine {
 		return
+	}
+	switch res.it.released {
+	case "restored":
+		r.Released.Restored++
+	case "skipped":
+		r.Released.Skipped++
+	case "read":
+		r.Released.Read++
+	case "still released":
+		r.Released.StillReleased++
 	}
 	size := int64(0)
 	if res.it.src != nil {
@@ -116,6 +128,9 @@ func (r *Report) Summary() string {
 	s := fmt.Sprintf("%s %d files (%s), skipped %d unchanged (%s), deleted %d, failed %d in %.1fs (%s/s)",
 		verb, r.Transferred.Files, HumanBytes(r.Transferred.Bytes), r.Skipped.Files, HumanBytes(r.Skipped.Bytes),
 		r.Deleted.Files, r.Failed.Files, r.Seconds, HumanBytes(int64(rate)))
+	if n := r.Released; n.Restored+n.Skipped+n.Read+n.StillReleased > 0 {
+		s += fmt.Sprintf("; HSM-released files: %d restored, %d skipped, %d read, %d not restored in time", n.Restored, n.Skipped, n.Read, n.StillReleased)
+	}
 	if r.Resumed > 0 {
 		s += fmt.Sprintf(", %d already done by an earlier run", r.Resumed)
 	}

@@ -70,6 +70,7 @@ func runShard(c *cli.Context, o transferOptions, dir string) error {
 	store := transfer.NewS3Store(s.s3, s.remote.Bucket, transfer.StoreOptions{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
 	rep, runErr := transfer.RunManifestShard(ctx, store, dir, shard, transfer.Options{Concurrency: o.concurrency,
 		PartSize: o.partSize, PartConcurrency: o.partConcurrency, Out: o.stdout, Log: o.stderr, Drain: o.drain,
-		FollowSymlinks: o.followSymlinks, PreserveOwner: o.preserveOwner, PreserveSetid: o.preserveSetid})
+		FollowSymlinks: o.followSymlinks, PreserveOwner: o.preserveOwner, PreserveSetid: o.preserveSetid,
+		LFS: lustreFor(s), Released: o.released, RestoreTimeout: o.restoreTimeout})
 	return finishRun(o, rep, runErr)
 }

@@ -10,12 +10,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/fsxsync/fsxsync/fsx"
 	"github.com/fsxsync/fsxsync/transfer"
 )
 
@@ -45,6 +47,8 @@ type transferOptions struct {
 	followSymlinks  bool
 	preserveOwner   bool
 	preserveSetid   bool
+	released        transfer.ReleasedPolicy
+	restoreTimeout  time.Duration
 	stdout, stderr  io.Writer
 }
 
@@ -73,6 +77,8 @@ func transferFlags(rules *ruleList) []cli.Flag {
 		&cli.BoolFlag{Name: "follow-symlinks", Usage: "upload the file a symlink points to instead of the link (links to directories are left out)"},
 		&cli.BoolFlag{Name: "preserve-owner", Usage: "on download as root, give files the owner and group their metadata records"},
 		&cli.BoolFlag{Name: "preserve-setid", Usage: "on download, keep setuid/setgid/sticky bits from the metadata (dropped by default)"},
+		&cli.StringFlag{Name: "released", Value: "restore", Usage: "uploads from Lustre: what to do with HSM-released files: restore (in bulk, before reading), skip, or read"},
+		&cli.DurationFlag{Name: "restore-timeout", Value: 30 * time.Minute, Usage: "how long --released=restore waits for a bulk restore"},
 		&cli.BoolFlag{Name: "watch-spot", Usage: "on an EC2 Spot instance, stop cleanly when IMDS announces an interruption (about two minutes ahead)"},
 		&cli.DurationFlag{Name: "grace-period", Value: 20 * time.Second, Usage: "after SIGTERM/SIGUSR1, let files in flight finish this long before cancelling them"},
 		&cli.StringFlag{Name: "report", Usage: "write a JSON report (counts, failed files and reasons) to `FILE`"},
@@ -96,6 +102,12 @@ func parseTransferOptions(c *cli.Context, rules *ruleList) (transferOptions, err
 		preserveOwner: c.Bool("preserve-owner"), preserveSetid: c.Bool("preserve-setid"),
 		stdout: c.App.Writer, stderr: c.App.ErrWriter,
 	}
+	released, err := transfer.ParseReleasedPolicy(c.String("released"))
+	if err != nil {
+		return o, err
+	}
+	o.released = released
+	o.restoreTimeout = c.Duration("restore-timeout")
 	if o.grace < 0 {
 		return o, transfer.Usagef("--grace-period %v: give a duration of 0 or more, e.g. 20s", o.grace)
 	}
@@ -274,8 +286,25 @@ func runTransfer(ctx context.Context, o transferOptions, compare transfer.Compar
 		Filter: filter, Concurrency: o.concurrency, PartSize: o.partSize, PartConcurrency: o.partConcurrency,
 		StatePath: statePath, Out: o.stdout, Log: o.stderr, Drain: o.drain, Shard: shard,
 		DirMarkers: o.dirMarkers, FollowSymlinks: o.followSymlinks, PreserveOwner: o.preserveOwner, PreserveSetid: o.preserveSetid,
+		LFS: lustreFor(s), Released: o.released, RestoreTimeout: o.restoreTimeout,
 	})
 	return finishRun(o, rep, runErr)
+}
+
+// lustreFor returns the lfs tool when an upload reads from Lustre and lfs is installed, else nil: striping and HSM
+// handling then simply do not apply.
+func lustreFor(s *session) *fsx.LFS {
+	if s.dir != transfer.Upload {
+		return nil
+	}
+	m, err := fsx.FindMount(s.local)
+	if err != nil || m.Kind != fsx.MountLustre {
+		return nil
+	}
+	if _, err := exec.LookPath("lfs"); err != nil {
+		return nil
+	}
+	return &fsx.LFS{}
 }
 
 // finishRun prints the summary (the last thing a run prints), writes the report and turns per-file failures into
