@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,6 +13,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // ClientOptions say how to reach S3. Empty fields fall back to the SDK's default chain: AWS_PROFILE, AWS_REGION,
@@ -23,6 +25,39 @@ type ClientOptions struct {
 	// MaxConns sizes the HTTP connection pool: it should cover every request that can be in flight at once
 	// (files x parts), or connections are opened and closed on every request.
 	MaxConns int
+	// Stats, when set, counts the client's requests and retries (for the report).
+	Stats *RequestStats
+}
+
+// RequestStats counts S3 operations and their attempts; the difference is the number of retries (503 SlowDown,
+// 500s, connection resets) the SDK made.
+type RequestStats struct {
+	ops, attempts atomic.Int64
+}
+
+// Retries is the number of attempts beyond the first, over all operations.
+func (s *RequestStats) Retries() int64 {
+	if s == nil {
+		return 0
+	}
+	return s.attempts.Load() - s.ops.Load()
+}
+
+// addStats counts each operation once (Initialize step) and each attempt (Finalize step, after the retry loop
+// begins, so it runs once per try).
+func (s *RequestStats) addStats(stack *middleware.Stack) error {
+	if err := stack.Initialize.Add(middleware.InitializeMiddlewareFunc("fsxsyncCountOps",
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			s.ops.Add(1)
+			return next.HandleInitialize(ctx, in)
+		}), middleware.Before); err != nil {
+		return err
+	}
+	return stack.Finalize.Insert(middleware.FinalizeMiddlewareFunc("fsxsyncCountAttempts",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			s.attempts.Add(1)
+			return next.HandleFinalize(ctx, in)
+		}), "Retry", middleware.After)
 }
 
 // maxAttempts is higher than the SDK's default of 3 because a long batch transfer meets S3's 503 SlowDown and
@@ -71,6 +106,9 @@ func NewS3Client(cfg aws.Config, o ClientOptions) *s3.Client {
 		// Parts of multipart objects carry no checksum of their own; fsxsync verifies the whole object instead
 		// (see S3Store.Download), so the SDK's note about skipping them is noise in a batch log.
 		so.DisableLogOutputChecksumValidationSkipped = true
+		if o.Stats != nil {
+			so.APIOptions = append(so.APIOptions, o.Stats.addStats)
+		}
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
 		}

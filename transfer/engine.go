@@ -59,6 +59,8 @@ type Options struct {
 	// RestoreTimeout (the default), skip them, or read them as they are.
 	Released       ReleasedPolicy
 	RestoreTimeout time.Duration
+	// Stats, when set, is the S3 client's request counter: the report gives its retries.
+	Stats *RequestStats
 	// plan, when set (by Plan), receives each action a dry run would take instead of a printed line.
 	plan func(*item, Action)
 }
@@ -170,6 +172,7 @@ func runWith(ctx context.Context, store ObjectStore, o Options, body func(*engin
 	large := semaphore.NewWeighted(int64(max(1, o.Concurrency/o.PartConcurrency)))
 	e := &engine{store: store, o: o, dir: dir, rep: rep, large: large, defaultMode: fsx.DefaultFileMode()}
 	err = body(e)
+	rep.Retries = o.Stats.Retries()
 	rep.finish(err)
 	return rep, err
 }

@@ -71,6 +71,6 @@ func runShard(c *cli.Context, o transferOptions, dir string) error {
 	rep, runErr := transfer.RunManifestShard(ctx, store, dir, shard, transfer.Options{Concurrency: o.concurrency,
 		PartSize: o.partSize, PartConcurrency: o.partConcurrency, Out: o.stdout, Log: o.stderr, Drain: o.drain,
 		FollowSymlinks: o.followSymlinks, PreserveOwner: o.preserveOwner, PreserveSetid: o.preserveSetid,
-		LFS: lustreFor(s), Released: o.released, RestoreTimeout: o.restoreTimeout})
+		LFS: lustreFor(s), Released: o.released, RestoreTimeout: o.restoreTimeout, Stats: s.clientOpts.Stats})
 	return finishRun(o, rep, runErr)
 }

@@ -212,7 +212,7 @@ func newSession(ctx context.Context, o transferOptions) (*session, error) {
 		s.remote, s.local = src, dst.Local
 	}
 	s.clientOpts = transfer.ClientOptions{Endpoint: o.endpoint, Region: o.region, Profile: o.profile,
-		MaxConns: o.concurrency * o.partConcurrency}
+		MaxConns: o.concurrency * o.partConcurrency, Stats: &transfer.RequestStats{}}
 	if s.cfg, err = transfer.LoadConfig(ctx, s.clientOpts); err != nil {
 		return nil, err
 	}
@@ -286,7 +286,7 @@ func runTransfer(ctx context.Context, o transferOptions, compare transfer.Compar
 		Filter: filter, Concurrency: o.concurrency, PartSize: o.partSize, PartConcurrency: o.partConcurrency,
 		StatePath: statePath, Out: o.stdout, Log: o.stderr, Drain: o.drain, Shard: shard,
 		DirMarkers: o.dirMarkers, FollowSymlinks: o.followSymlinks, PreserveOwner: o.preserveOwner, PreserveSetid: o.preserveSetid,
-		LFS: lustreFor(s), Released: o.released, RestoreTimeout: o.restoreTimeout,
+		LFS: lustreFor(s), Released: o.released, RestoreTimeout: o.restoreTimeout, Stats: s.clientOpts.Stats,
 	})
 	return finishRun(o, rep, runErr)
 }
