@@ -150,3 +150,17 @@ func DefaultFileMode() fs.FileMode {
 	}
 	return 0o666 &^ mask
 }
+
+// TempTarget returns the base name of the file a temp file was going to become, and false when the name was
+// shortened to fit (then the target cannot be known from the name alone).
+func TempTarget(tempBase string) (string, bool) {
+	if !IsTemp(tempBase) {
+		return "", false
+	}
+	s := strings.TrimSuffix(strings.TrimPrefix(tempBase, TempPrefix), tempSuffix)
+	i := strings.LastIndexByte(s, '-')
+	if i < 0 || len(tempBase) >= maxNameBytes {
+		return "", false
+	}
+	return s[:i], true
+}

@@ -80,6 +80,9 @@ type WalkOptions struct {
 	FS FS
 	// Workers is the number of concurrent ReadDirNames/Lstat calls in flight; 0 means 32.
 	Workers int
+	// OnTemp, when set, is called (from the caller's goroutine, like fn) with the key of each temp file the walk
+	// skips, so that a run can clean up what an interrupted one left.
+	OnTemp func(key string)
 }
 
 // defaultWorkers keeps enough calls in flight to hide Lustre's per-call network round trip without flooding
@@ -160,7 +163,7 @@ func Walk(ctx context.Context, root string, opts WalkOptions, fn func(Entry) err
 		defer close(out)
 		walkErr = w.walkRoot(root)
 	})
-	err := deliver(ctx, root, out, fn, onErr)
+	err := deliver(ctx, root, out, fn, onErr, opts.OnTemp)
 	if err != nil {
 		return err
 	}
@@ -173,7 +176,7 @@ func Walk(ctx context.Context, root string, opts WalkOptions, fn func(Entry) err
 
 // deliver calls fn and onErr for the items the traversal sends, in order, until out is closed or one of them
 // returns an error.
-func deliver(ctx context.Context, root string, out <-chan []walkItem, fn func(Entry) error, onErr func(key string, err error) error) error {
+func deliver(ctx context.Context, root string, out <-chan []walkItem, fn func(Entry) error, onErr func(key string, err error) error, onTemp func(string)) error {
 	for batch := range out {
 		for _, it := range batch {
 			// Items already queued are dropped once ctx is cancelled, so that cancelling stops fn promptly.
@@ -182,6 +185,10 @@ func deliver(ctx context.Context, root string, out <-chan []walkItem, fn func(En
 			}
 			var err error
 			switch {
+			case it.temp:
+				if onTemp != nil {
+					onTemp(it.key)
+				}
 			case it.err == nil:
 				err = fn(it.entry)
 			case onErr == nil:
@@ -209,6 +216,7 @@ type walkItem struct {
 	entry Entry
 	key   string
 	err   error
+	temp  bool // a skipped temp file, for WalkOptions.OnTemp
 }
 
 // opKind says which file-system call a request makes.
@@ -231,6 +239,7 @@ type request struct {
 	idx  int      // opStat: the child's index in node.kids
 
 	names []string    // opList: sorted names with temp files left out
+	temps []string    // opList: the temp files left out
 	total int         // opList: number of names before temp files were left out
 	info  fs.FileInfo // opStat
 	err   error
@@ -257,7 +266,9 @@ func (r *request) run(ctx context.Context, fsys FS) {
 		// A new slice, because an FS may hand out a slice it keeps using.
 		kept := make([]string, 0, len(names))
 		for _, name := range names {
-			if !IsTemp(name) {
+			if IsTemp(name) {
+				r.temps = append(r.temps, name)
+			} else {
 				kept = append(kept, name)
 			}
 		}
@@ -296,8 +307,9 @@ type dirNode struct {
 	key   string // "" for the root, else the directory's key ending in '/'
 	entry Entry  // the directory's own entry, filled in from its lstat
 	list  *request
-	kids  []child // set when the listing arrives; nil again once the directory is done
-	total int     // names in the directory before temp files were left out
+	kids  []child  // set when the listing arrives; nil again once the directory is done
+	temps []string // temp files found in the directory, reported on entering it
+	total int      // names in the directory before temp files were left out
 
 	issued  int  // kids[:issued] have had their lstat requested
 	emitIdx int  // the child the walker is emitting, for the lookahead
@@ -352,6 +364,12 @@ func (w *walker) walkRoot(root string) error {
 
 // walkDir emits everything below n, whose listing has arrived, in key order.
 func (w *walker) walkDir(n *dirNode) error {
+	for _, t := range n.temps {
+		if err := w.emit(walkItem{key: n.key + t, temp: true}); err != nil {
+			return err
+		}
+	}
+	n.temps = nil
 	parent := w.cur
 	w.cur = n
 	defer func() { w.cur = parent }()
@@ -630,7 +648,8 @@ func (w *walker) complete(r *request) {
 			n.kids[i].name = name
 		}
 		n.total = r.total
-		r.names = nil
+		n.temps = r.temps
+		r.names, r.temps = nil, nil
 		// The names are held until the walker enters the directory, so they count against the prefetch limit.
 		// The listing always arrives before the walker enters the directory; see enter.
 		w.ahead += len(n.kids)

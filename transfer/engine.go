@@ -173,6 +173,7 @@ func runWith(ctx context.Context, store ObjectStore, o Options, body func(*engin
 	e := &engine{store: store, o: o, dir: dir, rep: rep, large: large, defaultMode: fsx.DefaultFileMode()}
 	err = body(e)
 	rep.Retries = o.Stats.Retries()
+	rep.CleanedUp = e.cleaned.n.Load()
 	rep.finish(err)
 	return rep, err
 }
@@ -186,6 +187,8 @@ type engine struct {
 	large *semaphore.Weighted
 	// defaultMode is what a downloaded file without POSIX metadata gets (0666 less the umask).
 	defaultMode fs.FileMode
+	// cleaned counts leftovers of interrupted runs removed by this one.
+	cleaned cleaner
 }
 
 // localRoot and prefix are the two roots in tree mode.
@@ -230,9 +233,14 @@ func (e *engine) runTree(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(listCtx)
 	local := make(chan []Entry, 4)
 	remote := make(chan []Entry, 4)
-	g.Go(func() error {
-		return listLocal(gctx, root, e.o.Filter, localListOptions{dirMarkers: e.o.DirMarkers, followSymlinks: e.o.FollowSymlinks, log: e.o.Log}, local)
-	})
+	if e.dir == Upload && !e.o.DryRun {
+		e.abortLeftoverUploads(ctx, e.rep.Started)
+	}
+	lo := localListOptions{dirMarkers: e.o.DirMarkers, followSymlinks: e.o.FollowSymlinks, log: e.o.Log}
+	if !e.o.DryRun {
+		lo.onTemp = func(key string) { e.tempFound(root, key) }
+	}
+	g.Go(func() error { return listLocal(gctx, root, e.o.Filter, lo, local) })
 	g.Go(func() error { return listS3(gctx, e.store, e.prefix(), e.o.Filter, state, remote) })
 
 	var srcCh, dstCh <-chan []Entry = local, remote

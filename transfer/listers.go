@@ -64,6 +64,7 @@ type localListOptions struct {
 	dirMarkers     bool // every directory wants a marker, not only empty ones
 	followSymlinks bool // a link to a file is listed as that file
 	log            io.Writer
+	onTemp         func(key string) // a temp file of an earlier run was found
 }
 
 func listLocal(ctx context.Context, root string, f *Filter, lo localListOptions, out chan<- []Entry) error {
@@ -72,7 +73,7 @@ func listLocal(ctx context.Context, root string, f *Filter, lo localListOptions,
 		return nil
 	}
 	b := &batcher{out: out, batch: make([]Entry, 0, batchSize)}
-	err := fsx.Walk(ctx, root, fsx.WalkOptions{}, func(fe fsx.Entry) error {
+	err := fsx.Walk(ctx, root, fsx.WalkOptions{OnTemp: lo.onTemp}, func(fe fsx.Entry) error {
 		if !f.Match(fe.Key) {
 			return nil
 		}

@@ -37,6 +37,8 @@ type Report struct {
 	Failures    []Failure `json:"failures"`
 	// Released counts HSM-released files met by an upload from Lustre, by what was done with them.
 	Released ReleasedCount `json:"released,omitzero"`
+	// CleanedUp counts leftovers of interrupted runs this run removed: temp files and open multipart uploads.
+	CleanedUp int64 `json:"cleaned_up"`
 	// Retries counts the S3 requests the SDK sent again (503 SlowDown, 500s, connection resets), with backoff.
 	Retries int64 `json:"retries"`
 	// Resumed counts manifest items a journal already recorded as finished (fsxsync run after a requeue).
@@ -132,6 +134,9 @@ func (r *Report) Summary() string {
 		r.Deleted.Files, r.Failed.Files, r.Seconds, HumanBytes(int64(rate)))
 	if n := r.Released; n.Restored+n.Skipped+n.Read+n.StillReleased > 0 {
 		s += fmt.Sprintf("; HSM-released files: %d restored, %d skipped, %d read, %d not restored in time", n.Restored, n.Skipped, n.Read, n.StillReleased)
+	}
+	if r.CleanedUp > 0 {
+		s += fmt.Sprintf(", cleaned up %d leftovers of an interrupted run", r.CleanedUp)
 	}
 	if r.Retries > 0 {
 		s += fmt.Sprintf(", %d requests retried", r.Retries)

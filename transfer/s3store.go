@@ -382,3 +382,32 @@ func IsNotFound(err error) bool {
 }
 
 func trimETag(e string) string { return strings.Trim(e, `"`) }
+
+// ListUploads lists the multipart uploads open under prefix.
+func (s *S3Store) ListUploads(ctx context.Context, prefix string) ([]UploadInfo, error) {
+	var out []UploadInfo
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)}
+	for {
+		page, err := s.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list multipart uploads in s3://%s/%s: %w", s.bucket, prefix, err)
+		}
+		for _, u := range page.Uploads {
+			out = append(out, UploadInfo{Key: aws.ToString(u.Key), UploadID: aws.ToString(u.UploadId), Initiated: aws.ToTime(u.Initiated)})
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			return out, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
+	}
+}
+
+// AbortUpload aborts one multipart upload.
+func (s *S3Store) AbortUpload(ctx context.Context, key, uploadID string) error {
+	_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(s.bucket),
+		Key: aws.String(key), UploadId: aws.String(uploadID)})
+	if err != nil {
+		return fmt.Errorf("abort upload of s3://%s/%s: %w", s.bucket, key, err)
+	}
+	return nil
+}
