@@ -98,7 +98,7 @@ func Start() (*Env, error) {
 	}
 	e := &Env{
 		RootAccess: "AK" + randomHex(9),
-		RootSecret: randomHex(20),
+		RootSecret: s3test.RootSecret(),
 		Region:     s3test.Region,
 		Dir:        dir,
 	}

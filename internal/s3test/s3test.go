@@ -132,7 +132,7 @@ func StartWith(opts Options) (*Server, error) {
 		s.AccessKey = "AK" + randomHex(9)
 	}
 	if s.SecretKey == "" {
-		s.SecretKey = randomHex(20)
+		s.SecretKey = RootSecret()
 	}
 
 	err = s.launch(bin, nil)
@@ -429,4 +429,16 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b) // never fails (crypto/rand documents this since Go 1.24)
 	return hex.EncodeToString(b)
+}
+
+// SecretEnv names the variable that fixes the root secret of every test server. CI sets it to a fresh random value
+// and then searches the whole test output for it: no output, log, report or error message may contain a secret.
+const SecretEnv = "FSXSYNC_TEST_ROOT_SECRET"
+
+// RootSecret is the root secret for a new test server: $FSXSYNC_TEST_ROOT_SECRET, or a random one.
+func RootSecret() string {
+	if v := os.Getenv(SecretEnv); v != "" {
+		return v
+	}
+	return randomHex(20)
 }
