@@ -41,6 +41,10 @@ func TestHostileKeysOnDownload(t *testing.T) {
 	hostile := []string{
 		"p/../x", "p/a/../../x", "p//abs", "p/a//b", "p/./a", "p/a/.", "p/" + strings.Repeat("n", 300),
 	}
+	// A key with a NUL byte cannot be stored verbatim even by gofakes3 (it becomes U+FFFD); fsx.LocalPath's own
+	// tests cover its refusal.
+	// A backslash is an ordinary character in a Linux name: that key is safe and lands as one file.
+	put("p/back\\slash", "fine", nil)
 	for _, k := range hostile {
 		put(k, "evil", nil)
 	}
@@ -70,7 +74,7 @@ func TestHostileKeysOnDownload(t *testing.T) {
 			t.Errorf("key %q not reported as failed; failures: %v", k, failed)
 		}
 	}
-	for _, f := range []string{"good.txt", "dir/inner.txt", "same"} {
+	for _, f := range []string{"good.txt", "dir/inner.txt", "same", "back\\slash"} {
 		if _, err := os.Stat(filepath.Join(dst, f)); err != nil {
 			t.Errorf("%s not downloaded: %v", f, err)
 		}
@@ -86,8 +90,8 @@ func TestHostileKeysOnDownload(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("files written outside the destination: %v", entries)
 	}
-	if rep.Transferred.Files != 4 {
-		t.Errorf("transferred %d, want 4 (good.txt, dir/inner.txt, same, etc-link)", rep.Transferred.Files)
+	if rep.Transferred.Files != 5 {
+		t.Errorf("transferred %d, want 5 (good.txt, dir/inner.txt, same, etc-link, back\\slash)", rep.Transferred.Files)
 	}
 }
 

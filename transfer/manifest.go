@@ -87,6 +87,11 @@ func ReadManifestHeader(dir string) (*ManifestHeader, error) {
 	if err != nil {
 		return nil, Usagef("%s is not an fsxsync manifest: %v (create one with fsxsync plan)", dir, errors.Unwrap(err))
 	}
+	return parseManifestHeader(dir, b)
+}
+
+// parseManifestHeader checks a manifest.json's contents.
+func parseManifestHeader(dir string, b []byte) (*ManifestHeader, error) {
 	var h ManifestHeader
 	if err := json.Unmarshal(b, &h); err != nil {
 		return nil, Usagef("%s: manifest.json is damaged or not fsxsync's: %v", dir, err)
@@ -256,14 +261,23 @@ func readJournal(path string, n int64) ([]bool, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
-		var je JournalEntry
-		if json.Unmarshal(sc.Bytes(), &je) != nil || je.Index < 0 || int64(je.Index) >= n {
+		je, ok := parseJournalLine(sc.Bytes(), n)
+		if !ok {
 			// A torn last line (the process was killed mid-append) or garbage: that item simply runs again.
 			continue
 		}
 		finished[je.Index] = je.Result == "done" || je.Result == "skipped"
 	}
 	return finished, sc.Err()
+}
+
+// parseJournalLine reads one journal line of a shard with n items.
+func parseJournalLine(b []byte, n int64) (JournalEntry, bool) {
+	var je JournalEntry
+	if json.Unmarshal(b, &je) != nil || je.Index < 0 || int64(je.Index) >= n {
+		return JournalEntry{}, false
+	}
+	return je, true
 }
 
 // journal appends whole lines and syncs them in batches: often enough that a requeued task loses little, rarely
@@ -488,8 +502,7 @@ func ManifestStatus(dir string) (*ManifestHeader, []ShardStatus, error) {
 			sc := bufio.NewScanner(f)
 			sc.Buffer(make([]byte, 64<<10), 4<<20)
 			for sc.Scan() {
-				var je JournalEntry
-				if json.Unmarshal(sc.Bytes(), &je) == nil && je.Index >= 0 && int64(je.Index) < st.Items {
+				if je, ok := parseJournalLine(sc.Bytes(), st.Items); ok {
 					last[je.Index] = je
 				}
 			}
