@@ -71,7 +71,7 @@ func (e *engine) upload(ctx context.Context, it *item) result {
 		return r
 	}
 	cur := localEntry(it.key, fi)
-	body := &stableReader{f: f, size: cur.Size, mtime: cur.Mtime, path: it.localPath}
+	body := &stableReader{f: f, size: cur.Size, mtime: cur.Mtime, ctime: ctimeOf(fi), path: it.localPath}
 	etag, err := e.store.Upload(ctx, it.objectKey, body, cur.Size, metaFor(cur.Mode, cur.UID, cur.GID, cur.Mtime), e.partSizeFor(ctx, it.localPath, cur.Size))
 	if err != nil {
 		r.err = err
@@ -95,8 +95,17 @@ type stableReader struct {
 	f     *os.File
 	size  int64
 	mtime time.Time
+	ctime time.Time // the inode change time: unlike mtime, nobody can set it back after rewriting the file
 	path  string
 	n     int64
+}
+
+// ctimeOf returns a file's inode change time, or the zero time where the system does not say.
+func ctimeOf(fi fs.FileInfo) time.Time {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
+	}
+	return time.Time{}
 }
 
 func (s *stableReader) Read(p []byte) (int, error) {
@@ -117,8 +126,8 @@ func (s *stableReader) Read(p []byte) (int, error) {
 		if serr != nil {
 			return n, serr
 		}
-		if fi.Size() != s.size || !fi.ModTime().Equal(s.mtime) {
-			return n, &ChangedError{Path: s.path, What: "its size or mtime changed"}
+		if fi.Size() != s.size || !fi.ModTime().Equal(s.mtime) || !ctimeOf(fi).Equal(s.ctime) {
+			return n, &ChangedError{Path: s.path, What: "its size, mtime or ctime changed"}
 		}
 	}
 	return n, err

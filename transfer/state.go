@@ -163,7 +163,15 @@ func newStateWriter(path string) *stateWriter {
 		s.err = fmt.Errorf("state file: %w", err)
 		return s
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".state-*.tmp")
+	// The temp file is named after the state file, so that one left by a killed run of the same sync (same pair,
+	// same shard) is recognisable and removed here; other syncs' temp files in the directory are left alone.
+	pattern := filepath.Base(path) + ".tmp-*"
+	if old, _ := filepath.Glob(filepath.Join(filepath.Dir(path), pattern)); len(old) > 0 {
+		for _, o := range old {
+			os.Remove(o)
+		}
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), pattern)
 	if err != nil {
 		s.err = fmt.Errorf("state file: %w", err)
 		return s
