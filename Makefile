@@ -24,7 +24,7 @@ FUZZTIME ?= 10s
 # Tests find the tools and the CLI through these variables (see internal/s3test, internal/iamtest).
 TEST_ENV := FSXSYNC_VERSITYGW=$(VERSITYGW) FSXSYNC_EC2_METADATA_MOCK=$(EC2_METADATA_MOCK) FSXSYNC_BIN=$(FSXSYNC)
 
-.PHONY: all tools build test demo bench fuzz clean test-secrets slurm
+.PHONY: all tools build test demo bench fuzz clean test-secrets test-race slurm
 
 all: build
 
@@ -50,6 +50,10 @@ build:
 test: tools build
 	go vet ./...
 	$(TEST_ENV) go test -count=1 -timeout 15m ./...
+
+# The engine's concurrent paths under the race detector: a round trip, faults with retries and resets, corruption.
+test-race: tools
+	$(TEST_ENV) go test -race -count=1 -run 'RoundTrip|Corrupt|Hostile|Faults/(internalerror|reset)|Merge|State|Cleans' ./transfer/
 
 # The whole suite again, verbosely, with a known secret that must appear nowhere in its output.
 test-secrets: tools build

@@ -2,7 +2,9 @@ package transfer
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -80,6 +82,14 @@ func LoadConfig(ctx context.Context, o ClientOptions) (aws.Config, error) {
 				// The client-side retry token bucket would turn a burst of throttling across many workers into
 				// hard failures ("retry quota exceeded"); backoff alone bounds the retry rate.
 				so.RateLimiter = ratelimit.None
+				// An answer cut short (the connection closed before Content-Length bytes) fails XML decoding with
+				// an unexpected EOF, which the standard retryer does not retry: a cut listing would end the run.
+				so.Retryables = append(so.Retryables, retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+					if errors.Is(err, io.ErrUnexpectedEOF) {
+						return aws.TrueTernary
+					}
+					return aws.UnknownTernary
+				}))
 			})
 		}),
 	}

@@ -268,8 +268,12 @@ func (s *S3Store) Upload(ctx context.Context, key string, body io.Reader, size i
 		ChecksumType:  tmtypes.ChecksumTypeFullObject,
 	}
 	// The transfer manager reads the body to its end before it sends the single PUT or completes the multipart
-	// upload, and reads the checksum field only then: so the value set at EOF is in place when it is needed.
-	in.Body = &crcReader{r: body, onEOF: func(crc uint32) { in.ChecksumCRC32C = aws.String(crcBase64(crc)) }}
+	// upload, and reads the checksum only then: so the value written at EOF is in place when it is needed. The
+	// pointer is set now and only the string it points to is written at EOF: the part senders copy the input
+	// struct while the body is still being read, and must not race with a write to one of its fields.
+	crc := new(string)
+	in.ChecksumCRC32C = crc
+	in.Body = &crcReader{r: body, onEOF: func(sum uint32) { *crc = crcBase64(sum) }}
 	out, err := s.tm.UploadObject(ctx, in, func(o *tm.Options) {
 		ps := PartSizeFor(max(partSize, o.PartSizeBytes), size)
 		o.PartSizeBytes = ps
