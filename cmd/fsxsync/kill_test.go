@@ -960,7 +960,16 @@ func TestRemovedDestinationDownload(t *testing.T) {
 			proxy := ktProxy(t, f.env.S3Endpoint, 10*time.Millisecond, func(r *http.Request) bool {
 				if ktIsPart(r, http.MethodGet, "victim/a-big.bin", 2) {
 					once.Do(func() {
-						if err := os.RemoveAll(filepath.Join(dst, tc.remove)); err != nil {
+						// fsxsync keeps writing while the directory goes, so RemoveAll can meet a file created after
+						// it read a directory ("directory not empty"): try again until the tree is gone.
+						var err error
+						for try := 0; try < 50; try++ {
+							if err = os.RemoveAll(filepath.Join(dst, tc.remove)); err == nil {
+								break
+							}
+							time.Sleep(5 * time.Millisecond)
+						}
+						if err != nil {
 							t.Errorf("remove: %v", err)
 						}
 						removed.Store(true)
