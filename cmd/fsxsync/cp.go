@@ -1,9 +1,6 @@
 package main
 
 import (
-	"os"
-
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/urfave/cli/v2"
 
 	"github.com/fsxsync/fsxsync/transfer"
@@ -35,9 +32,7 @@ EXAMPLES:
 				return err
 			}
 			o.drain = st.drainOn(o.grace)
-			if o.watchSpot {
-				go transfer.WatchSpot(c.Context, imds.New(imds.Options{Endpoint: os.Getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT")}), spotPollInterval, st.notice)
-			}
+			st.watchSpot(c.Context, o.watchSpot)
 			o.recursive = c.Bool("recursive")
 			return runTransfer(c.Context, o, transfer.CompareAlways)
 		},

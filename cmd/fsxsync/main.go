@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/urfave/cli/v2"
 
 	"github.com/fsxsync/fsxsync/transfer"
@@ -148,6 +149,14 @@ func (st *stopper) notice(text string) {
 	select {
 	case st.sigs <- spotNotice(text):
 	default:
+	}
+}
+
+// watchSpot starts the Spot interruption watcher when asked (--watch-spot); it ends with ctx.
+func (st *stopper) watchSpot(ctx context.Context, on bool) {
+	if on {
+		c := imds.New(imds.Options{Endpoint: os.Getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT")})
+		go transfer.WatchSpot(ctx, c, spotPollInterval, st.notice)
 	}
 }
 

@@ -35,12 +35,9 @@ EXAMPLES:
 				return err
 			}
 			o.recursive, o.delete, o.drain = true, c.Bool("delete"), st.drainOn(o.grace)
-			compare := transfer.CompareNewer
-			switch {
-			case c.Bool("size-only"):
-				compare = transfer.CompareSize
-			case c.Bool("exact-timestamps"):
-				compare = transfer.CompareExact
+			compare, err := compareMode(c)
+			if err != nil {
+				return err
 			}
 			return runPlan(c, o, compare, c.Int("shards"), c.String("out"))
 		},

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/urfave/cli/v2"
 
 	"github.com/fsxsync/fsxsync/transfer"
@@ -38,9 +37,7 @@ EXAMPLES:
 				return err
 			}
 			o.drain = st.drainOn(o.grace)
-			if o.watchSpot {
-				go transfer.WatchSpot(c.Context, imds.New(imds.Options{Endpoint: os.Getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT")}), spotPollInterval, st.notice)
-			}
+			st.watchSpot(c.Context, o.watchSpot)
 			return runShard(c, o, c.Args().First())
 		},
 	}

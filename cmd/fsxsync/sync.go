@@ -1,9 +1,6 @@
 package main
 
 import (
-	"os"
-
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/urfave/cli/v2"
 
 	"github.com/fsxsync/fsxsync/transfer"
@@ -49,21 +46,27 @@ EXAMPLES:
 				return err
 			}
 			o.drain = st.drainOn(o.grace)
-			if o.watchSpot {
-				go transfer.WatchSpot(c.Context, imds.New(imds.Options{Endpoint: os.Getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT")}), spotPollInterval, st.notice)
-			}
+			st.watchSpot(c.Context, o.watchSpot)
 			o.recursive = true
 			o.delete = c.Bool("delete")
-			compare := transfer.CompareNewer
-			switch {
-			case c.Bool("size-only") && c.Bool("exact-timestamps"):
-				return transfer.Usagef("--size-only and --exact-timestamps contradict each other; give one")
-			case c.Bool("size-only"):
-				compare = transfer.CompareSize
-			case c.Bool("exact-timestamps"):
-				compare = transfer.CompareExact
+			compare, err := compareMode(c)
+			if err != nil {
+				return err
 			}
 			return runTransfer(c.Context, o, compare)
 		},
 	}
+}
+
+// compareMode reads sync's compare flags (sync, plan and check take them).
+func compareMode(c *cli.Context) (transfer.CompareMode, error) {
+	switch {
+	case c.Bool("size-only") && c.Bool("exact-timestamps"):
+		return 0, transfer.Usagef("--size-only and --exact-timestamps contradict each other; give one")
+	case c.Bool("size-only"):
+		return transfer.CompareSize, nil
+	case c.Bool("exact-timestamps"):
+		return transfer.CompareExact, nil
+	}
+	return transfer.CompareNewer, nil
 }
