@@ -8,25 +8,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
-
-func serialKeys(t testing.TB, c *s3.Client, bucket, prefix string) []string {
-	var keys []string
-	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key))
-		}
-	}
-	return keys
-}
 
 // The parallel listing must give exactly the serial listing, in the same order: keys directly under the prefix
 // interleaved with directories, names that sort around "/" ("a-c" < "a/" < "a0"), a tree under one top directory
@@ -54,7 +36,7 @@ func TestListParallelOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := serialKeys(t, srv.Client(), bucket, prefix); !reflect.DeepEqual(got, want) {
+		if want := objectKeys(t, srv.Client(), bucket, prefix); !reflect.DeepEqual(got, want) {
 			t.Errorf("List(%q): %d keys, serial listing %d; first difference at %d", prefix, len(got), len(want), firstDiff(got, want))
 		}
 	}
@@ -94,7 +76,7 @@ func BenchmarkListMillion(b *testing.B) {
 	store := NewS3Store(srv.Client(), bucket, StoreOptions{})
 	b.Run("serial", func(b *testing.B) {
 		for b.Loop() {
-			if got := len(serialKeys(b, srv.Client(), bucket, "data/")); got != n {
+			if got := len(objectKeys(b, srv.Client(), bucket, "data/")); got != n {
 				b.Fatalf("listed %d, want %d", got, n)
 			}
 		}

@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,9 +59,7 @@ func openState(path string) (*stateReader, error) {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return r, nil
-		}
+		// Missing (the first run) or unreadable: the state is only a cache, so start without it.
 		return r, nil
 	}
 	r.f = f
