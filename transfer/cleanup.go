@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -51,7 +50,7 @@ func (e *engine) abortLeftoverUploads(ctx context.Context, before time.Time) {
 	ups, err := lister.ListUploads(ctx, e.prefix())
 	if err != nil {
 		// Listing uploads needs s3:ListBucketMultipartUploads, which a role may well lack: cleanup is a courtesy.
-		fmt.Fprintf(e.o.Log, "note: could not look for multipart uploads left by an interrupted run: %s\n", shortError(err))
+		e.o.Log.Info("could not look for multipart uploads left by an interrupted run", "error", shortError(err))
 		return
 	}
 	for _, u := range ups {

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -37,8 +39,11 @@ type Options struct {
 	StatePath string
 	// Out receives one line per planned action in a dry run.
 	Out io.Writer
-	// Log receives one line per failed file as it happens, and warnings.
-	Log io.Writer
+	// Log receives one record per failed file as it happens (level Error), warnings, and at level Debug one record
+	// per file transferred. Nil discards them.
+	Log *slog.Logger
+	// Progress, when set, is counted up as the run goes, for a live display.
+	Progress *Progress
 	// Drain, when closed, makes the run stop starting new files (a clean stop: SIGTERM from a time limit); files in
 	// flight finish unless ctx is cancelled too. Run then returns ErrStopped. Nil never drains.
 	Drain <-chan struct{}
@@ -119,6 +124,9 @@ type item struct {
 	index int
 	// released is what was done with an HSM-released source file: restored, skipped, read, still released.
 	released string
+	// planned is set when the item was counted in Progress's totals; streamed counts its bytes moved so far.
+	planned  bool
+	streamed atomic.Int64
 }
 
 // result is what happened to one item.
@@ -157,7 +165,7 @@ func runWith(ctx context.Context, store ObjectStore, o Options, body func(*engin
 		o.Out = io.Discard
 	}
 	if o.Log == nil {
-		o.Log = io.Discard
+		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.PartSize <= 0 {
 		o.PartSize = DefaultPartSize
@@ -171,6 +179,7 @@ func runWith(ctx context.Context, store ObjectStore, o Options, body func(*engin
 	// at once as keep the number of requests in flight near --concurrency.
 	large := semaphore.NewWeighted(int64(max(1, o.Concurrency/o.PartConcurrency)))
 	e := &engine{store: store, o: o, dir: dir, rep: rep, large: large, defaultMode: fsx.DefaultFileMode()}
+	o.Progress.start()
 	err = body(e)
 	rep.Retries = o.Stats.Retries()
 	rep.CleanedUp = e.cleaned.n.Load()
@@ -252,7 +261,7 @@ func (e *engine) runTree(ctx context.Context) error {
 	var rmdirs []string
 	var dirAttrs []dirAttr
 	collect := func(r result) {
-		e.rep.add(r, e.o.Log)
+		e.record(r)
 		newState.add(r.it.seq, r.state)
 		if r.dirDone != "" {
 			rmdirs = append(rmdirs, r.dirDone)
@@ -296,10 +305,13 @@ func (e *engine) runTree(ctx context.Context) error {
 		fatal = ErrStopped
 	}
 	if err := newState.commit(fatal == nil); err != nil && fatal == nil {
-		fmt.Fprintf(e.o.Log, "warning: %v\n", err)
+		e.o.Log.Warn("could not save the sync state; the next sync will send HEAD requests instead", "error", err)
 	}
 	return fatal
 }
+
+// workBacklog is how many planned items may wait for a worker: about 4 MB of memory at most, and the planner's lead.
+const workBacklog = 10000
 
 // ErrStopped reports a run that stopped starting new files because it was asked to (Options.Drain: SIGTERM,
 // SIGUSR1, SIGINT). What was in flight finished or was rolled back; nothing partial is left; a rerun finishes the rest.
@@ -320,11 +332,22 @@ func (e *engine) pipeline(ctx context.Context, produce func(context.Context, fun
 	}()
 	// A fixed pool of workers, not a goroutine per file: a worker's stack grows once to the depth of an SDK call
 	// and stays grown, where a fresh goroutine per small file would grow (copy) its stack every time.
-	work := make(chan *item)
+	// The planner runs up to workBacklog items ahead of the workers, so that the totals a progress display shows
+	// (and its ETA) are final early, as rclone's checkers run ahead of its transfers.
+	work := make(chan *item, workBacklog)
+	var dropped atomic.Bool
 	workers, wctx := errgroup.WithContext(ctx)
 	for range e.o.Concurrency {
 		workers.Go(func() error {
 			for it := range work {
+				select {
+				case <-e.o.Drain:
+					// A clean stop starts no new file: what is still queued is left for the rerun, as if never
+					// planned (the state file is not committed after a stop, so nothing is lost).
+					dropped.Store(true)
+					continue
+				default:
+				}
 				r := e.execute(wctx, it)
 				results <- r
 				if r.err != nil && IsFatal(r.err) {
@@ -338,6 +361,9 @@ func (e *engine) pipeline(ctx context.Context, produce func(context.Context, fun
 		if it.err == nil && it.action == ActionSkip {
 			results <- e.skipResult(it)
 			return nil
+		}
+		if it.err == nil && it.action == ActionCopy {
+			e.planCopy(it)
 		}
 		select {
 		case <-e.o.Drain:
@@ -354,10 +380,16 @@ func (e *engine) pipeline(ctx context.Context, produce func(context.Context, fun
 			return ErrStopped
 		}
 	})
+	// Everything there is to do is known now (or the run is stopping): a display may show an ETA.
+	e.o.Progress.setPlanned()
 	close(work)
 	workErr = workers.Wait()
 	close(results)
 	collectWG.Wait()
+	if dropped.Load() && produceErr == nil {
+		// Everything was planned, but the stop left queued items undone: the run is not complete.
+		produceErr = ErrStopped
+	}
 	return workErr, produceErr
 }
 
@@ -430,6 +462,9 @@ func (e *engine) execute(ctx context.Context, it *item) result {
 		if action == ActionSkip {
 			r = e.skipResult(it)
 			return r
+		}
+		if action == ActionCopy {
+			e.planCopy(it)
 		}
 	}
 	if e.o.DryRun {
@@ -543,15 +578,65 @@ func (e *engine) runSingle(ctx context.Context) error {
 		}
 	}
 	it.action = Decide(it.src, it.dst, e.o.Compare, false)
+	if it.action == ActionCopy {
+		e.planCopy(it)
+	}
+	e.o.Progress.setPlanned()
 	var r result
 	if it.action == ActionSkip {
 		r = result{it: it, action: ActionSkip}
 	} else {
 		r = e.execute(ctx, it)
 	}
-	e.rep.add(r, e.o.Log)
+	e.record(r)
 	if r.err != nil && IsFatal(r.err) {
 		return r.err
 	}
 	return nil
+}
+
+// planCopy counts an item about to be transferred in the progress totals.
+func (e *engine) planCopy(it *item) {
+	if it.src != nil && !it.planned {
+		it.planned = true
+		e.o.Progress.planCopy(it.src.Size)
+	}
+}
+
+// moved counts bytes of an item as they stream (from any goroutine).
+func (e *engine) moved(it *item, n int64) {
+	it.streamed.Add(n)
+	e.o.Progress.moved(n)
+}
+
+// record takes one result into the report and the progress counters, and logs it; it runs in the single collector
+// goroutine.
+func (e *engine) record(r result) {
+	e.rep.add(r)
+	if r.it.notMine {
+		return
+	}
+	size := int64(0)
+	if r.it.src != nil {
+		size = r.it.src.Size
+	}
+	switch {
+	case r.err != nil:
+		e.o.Progress.failed(r.it.planned, r.it.streamed.Load(), size)
+		if !IsFatal(r.err) {
+			e.o.Log.Error("failed", "key", r.it.key, "op", r.op, "error", r.err.Error())
+		}
+	case r.action == ActionCopy:
+		e.o.Progress.copied(r.it.planned, r.it.streamed.Load(), size, r.bytes)
+		if !e.o.DryRun {
+			e.o.Log.Debug(r.op, "key", r.it.key, "bytes", r.bytes)
+		}
+	case r.action == ActionDelete:
+		e.o.Progress.deletedOne()
+		if !e.o.DryRun {
+			e.o.Log.Debug("deleted", "key", r.it.key)
+		}
+	case countsAsSkipped(r):
+		e.o.Progress.skipped(r.it.planned, size)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -167,7 +168,7 @@ func runSyncErr(ctx context.Context, store ObjectStore, src, dst string, c runCf
 	}
 	var log bytes.Buffer
 	rep, err := Run(ctx, store, Options{Src: s, Dst: d, Recursive: true, Compare: c.compare, Delete: c.del,
-		DryRun: c.dryRun, Filter: f, Concurrency: 8, PartSize: c.part, StatePath: c.state, Out: &log, Log: &log})
+		DryRun: c.dryRun, Filter: f, Concurrency: 8, PartSize: c.part, StatePath: c.state, Out: &log, Log: slog.New(slog.NewTextHandler(&log, nil))})
 	return rep, err
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -71,7 +72,8 @@ func (e *engine) upload(ctx context.Context, it *item) result {
 		return r
 	}
 	cur := localEntry(it.key, fi)
-	body := &stableReader{f: f, size: cur.Size, mtime: cur.Mtime, ctime: ctimeOf(fi), path: it.localPath}
+	body := &stableReader{f: f, size: cur.Size, mtime: cur.Mtime, ctime: ctimeOf(fi), path: it.localPath,
+		onRead: func(n int64) { e.moved(it, n) }}
 	etag, err := e.store.Upload(ctx, it.objectKey, body, cur.Size, metaFor(cur.Mode, cur.UID, cur.GID, cur.Mtime), e.partSizeFor(ctx, it.localPath, cur.Size))
 	if err != nil {
 		r.err = err
@@ -98,6 +100,8 @@ type stableReader struct {
 	ctime time.Time // the inode change time: unlike mtime, nobody can set it back after rewriting the file
 	path  string
 	n     int64
+	// onRead, when set, is told how many bytes each Read returned (progress counting).
+	onRead func(int64)
 }
 
 // ctimeOf returns a file's inode change time, or the zero time where the system does not say.
@@ -115,6 +119,9 @@ func (s *stableReader) Read(p []byte) (int, error) {
 	}
 	n, err := s.f.Read(p)
 	s.n += int64(n)
+	if s.onRead != nil {
+		s.onRead(int64(n))
+	}
 	if s.n > s.size {
 		return n, &ChangedError{Path: s.path, What: "it grew"}
 	}
@@ -161,7 +168,7 @@ func (e *engine) download(ctx context.Context, it *item) result {
 		r.err = err
 		return r
 	}
-	info, err := e.store.Download(ctx, it.objectKey, tmp)
+	info, err := e.store.Download(ctx, it.objectKey, countingFile{File: tmp, onWrite: func(n int64) { e.moved(it, n) }})
 	if err == nil && info.Size != it.src.Size && it.src.Size >= 0 {
 		err = fmt.Errorf("download s3://%s/%s: got %d bytes, the listing said %d", e.store.Bucket(), it.objectKey, info.Size, it.src.Size)
 	}
@@ -215,17 +222,17 @@ type dirAttr struct {
 
 // applyDirAttrs applies directories' modes and mtimes deepest first: a path sorts after its parent, so descending
 // order puts every directory before the one holding it.
-func applyDirAttrs(attrs []dirAttr, log io.Writer) {
+func applyDirAttrs(attrs []dirAttr, log *slog.Logger) {
 	sort.Slice(attrs, func(i, j int) bool { return attrs[i].path > attrs[j].path })
 	for _, a := range attrs {
 		if a.mode != 0 {
 			if err := os.Chmod(a.path, a.mode); err != nil {
-				fmt.Fprintf(log, "warning: %v\n", err)
+				log.Warn("could not set a directory's attributes", "error", err.Error())
 			}
 		}
 		if !a.mtime.IsZero() {
 			if err := os.Chtimes(a.path, time.Time{}, a.mtime); err != nil {
-				fmt.Fprintf(log, "warning: %v\n", err)
+				log.Warn("could not set a directory's attributes", "error", err.Error())
 			}
 		}
 	}
@@ -319,4 +326,17 @@ func (c *dirCache) mkdirAll(root, dir string) error {
 	c.seen[dir] = true
 	c.mu.Unlock()
 	return nil
+}
+
+// countingFile is a download's temp file that reports the bytes written into it (progress counting). It stays an
+// io.ReaderAt, which the checksum check may need.
+type countingFile struct {
+	*os.File
+	onWrite func(int64)
+}
+
+func (c countingFile) WriteAt(p []byte, off int64) (int, error) {
+	n, err := c.File.WriteAt(p, off)
+	c.onWrite(int64(n))
+	return n, err
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -373,7 +374,7 @@ func faultSync(ctx context.Context, store *S3Store, from, to string, stats *Requ
 		return nil, err
 	}
 	return Run(ctx, store, Options{Src: s, Dst: d, Recursive: true, Concurrency: 8, PartSize: faultPartSize,
-		PartConcurrency: 4, Stats: stats, Log: log})
+		PartConcurrency: 4, Stats: stats, Log: slog.New(slog.NewTextHandler(log, nil))})
 }
 
 // armOutage makes the proxy go down as the 14th of the run's 39 data requests (PUTs, object GETs) arrives: a third

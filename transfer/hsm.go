@@ -79,7 +79,7 @@ func (h *hsmBatch) flush(ctx context.Context) error {
 		// Not Lustre after all, or lfs failing: carry on as on any file system.
 		h.warned = true
 		if !errors.Is(err, fsx.ErrNoLFS) && !errors.Is(err, fsx.ErrNotLustre) {
-			fmt.Fprintf(e.o.Log, "warning: lfs hsm_state: %v; released files (if any) will be restored as they are read\n", err)
+			e.o.Log.Warn("lfs hsm_state failed; released files (if any) will be restored as they are read", "error", err.Error())
 		}
 	}
 	var released []string
@@ -97,7 +97,7 @@ func (h *hsmBatch) flush(ctx context.Context) error {
 			if timeout <= 0 {
 				timeout = 30 * time.Minute
 			}
-			fmt.Fprintf(e.o.Log, "restoring %d HSM-released files in bulk (waiting up to %v)\n", len(released), timeout)
+			e.o.Log.Info("restoring HSM-released files in bulk", "files", len(released), "timeout", timeout)
 			left, err := e.o.LFS.Restore(ctx, released, restorePoll, timeout)
 			if err != nil && ctx.Err() != nil {
 				return ctx.Err()

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,7 +63,7 @@ func localEntry(key string, fi fs.FileInfo) Entry {
 type localListOptions struct {
 	dirMarkers     bool // every directory wants a marker, not only empty ones
 	followSymlinks bool // a link to a file is listed as that file
-	log            io.Writer
+	log            *slog.Logger
 	onTemp         func(key string) // a temp file of an earlier run was found
 }
 
@@ -82,7 +82,7 @@ func listLocal(ctx context.Context, root string, f *Filter, lo localListOptions,
 			// tree twice under two names.
 			fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(fe.Key)))
 			if err != nil || !fi.Mode().IsRegular() {
-				fmt.Fprintf(lo.log, "warning: %s: --follow-symlinks follows links to files only; left out\n", fe.Key)
+				lo.log.Warn("--follow-symlinks follows links to files only; left out", "key", fe.Key)
 				return nil
 			}
 			return b.add(ctx, localEntry(fe.Key, fi))

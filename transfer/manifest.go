@@ -372,7 +372,7 @@ func (e *engine) runManifest(ctx context.Context, path string, finished []bool, 
 	defer f.Close()
 	var journalErr error
 	collect := func(r result) {
-		e.rep.add(r, e.o.Log)
+		e.record(r)
 		je := JournalEntry{Index: r.it.index, Key: r.it.key, Result: "done", Bytes: r.bytes}
 		switch {
 		case r.err != nil:

@@ -102,7 +102,7 @@ func BenchmarkPlanNoop(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		rep, err := Run(context.Background(), store, Options{Src: src, Dst: dst, Recursive: true,
-			StatePath: statePath, Out: io.Discard, Log: io.Discard})
+			StatePath: statePath, Out: io.Discard})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 )
@@ -57,9 +56,8 @@ func newReport(o Options) *Report {
 		Failures: []Failure{}}
 }
 
-// add counts one result; it is called from the single collector goroutine. Failures are also written to out as they
-// happen, one line each, so a batch log shows them without waiting for the end.
-func (r *Report) add(res result, out io.Writer) {
+// add counts one result; it is called from the single collector goroutine.
+func (r *Report) add(res result) {
 	if res.it.notMine {
 		return
 	}
@@ -84,9 +82,6 @@ func (r *Report) add(res result, out io.Writer) {
 		if len(r.Failures) < maxFailures {
 			r.Failures = append(r.Failures, Failure{Key: res.it.key, Op: res.op, Error: res.err.Error()})
 		}
-		if !IsFatal(res.err) {
-			fmt.Fprintf(out, "failed: %s: %s: %v\n", res.it.key, res.op, res.err)
-		}
 	case res.action == ActionCopy:
 		r.Transferred.Files++
 		r.Transferred.Bytes += res.bytes
@@ -95,14 +90,19 @@ func (r *Report) add(res result, out io.Writer) {
 		if res.it.dst != nil {
 			r.Deleted.Bytes += res.it.dst.Size
 		}
-	default:
-		// Counted as skipped: what a transfer would have sent (files, symlinks, empty-directory markers) and found
-		// up to date. Non-empty directories and destination-only keys were never candidates.
-		if src := res.it.src; src != nil && res.it.dst != nil && (!src.IsDir() || src.Marker) {
-			r.Skipped.Files++
-			r.Skipped.Bytes += size
-		}
+	case countsAsSkipped(res):
+		r.Skipped.Files++
+		r.Skipped.Bytes += size
 	}
+}
+
+// countsAsSkipped says whether a result that moved nothing counts as skipped: what a transfer would have sent
+// (files, symlinks, empty-directory markers) and found up to date. Non-empty directories and destination-only keys
+// were never candidates.
+func countsAsSkipped(res result) bool {
+	src := res.it.src
+	return res.err == nil && res.action != ActionCopy && res.action != ActionDelete &&
+		src != nil && res.it.dst != nil && (!src.IsDir() || src.Marker)
 }
 
 func (r *Report) finish(err error) {

@@ -34,7 +34,7 @@ func writeRandomFile(b *testing.B, path string, size int64, seed uint64) {
 }
 
 func benchCopy(b *testing.B, src, dst Location, bytes int64, files int, o Options) {
-	o.Src, o.Dst, o.Recursive, o.Compare, o.Out, o.Log = src, dst, true, CompareAlways, io.Discard, io.Discard
+	o.Src, o.Dst, o.Recursive, o.Compare, o.Out = src, dst, true, CompareAlways, io.Discard
 	rep, err := Run(context.Background(), benchStore, o)
 	if err != nil {
 		b.Fatal(err)

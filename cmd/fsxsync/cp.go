@@ -31,7 +31,7 @@ EXAMPLES:
 			if err != nil {
 				return err
 			}
-			o.drain = st.drainOn(o.grace)
+			o.drain, o.status = st.drainOn(o.grace), st.status
 			st.watchSpot(c.Context, o.watchSpot)
 			o.recursive = c.Bool("recursive")
 			return runTransfer(c.Context, o, transfer.CompareAlways)

@@ -394,16 +394,25 @@ func ktOpenUploads(t *testing.T, c *s3.Client, bucket, prefix string) []string {
 	return keys
 }
 
-// ktFailedLine matches the per-file failure lines fsxsync writes to stderr: "failed: KEY: OP: ERROR".
-var ktFailedLine = regexp.MustCompile(`(?m)^failed: (.+?): ([a-z ]+): (.*)$`)
+// ktFailedLine matches the per-file failure lines fsxsync writes to stderr: "failed key=KEY op=OP error=ERROR", each
+// value quoted when it holds spaces or quotes.
+var ktFailedLine = regexp.MustCompile(`(?m)^failed key=("(?:[^"\\]|\\.)*"|\S+) op=("(?:[^"\\]|\\.)*"|\S+) error=(.*)$`)
 
 // ktFailures returns the failure lines of a run by key.
 func ktFailures(stderr string) map[string]string {
 	out := map[string]string{}
 	for _, m := range ktFailedLine.FindAllStringSubmatch(stderr, -1) {
-		out[m[1]] = m[2] + ": " + m[3]
+		out[ktUnquote(m[1])] = ktUnquote(m[2]) + ": " + ktUnquote(m[3])
 	}
 	return out
+}
+
+// ktUnquote reads one value of a text log line.
+func ktUnquote(v string) string {
+	if u, err := strconv.Unquote(v); err == nil {
+		return u
+	}
+	return v
 }
 
 // ktKillDelays picks n kill delays in [50 ms, 1.5 s], one at random in each of n equal slices so that early and late

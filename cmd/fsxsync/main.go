@@ -65,6 +65,12 @@ func realMain(args []string) int {
 	st := newStopper(cancel, sigs)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGUSR1, os.Interrupt)
 	defer signal.Stop(sigs)
+	// SIGUSR2 asks a running transfer for a status line. Catching it always also keeps it from killing a command that
+	// has no display (its default action is to terminate the process).
+	status := make(chan os.Signal, 1)
+	signal.Notify(status, syscall.SIGUSR2)
+	defer signal.Stop(status)
+	st.status = status
 	done := make(chan struct{})
 	defer close(done)
 	go st.watch(sigs, done)
@@ -87,6 +93,7 @@ type stopper struct {
 	drain    chan struct{}
 	cancel   context.CancelFunc
 	sigs     chan<- os.Signal // where the Spot watcher posts its notice, like a signal
+	status   <-chan os.Signal // SIGUSR2: a request for a status line, for the progress display
 	draining atomic.Bool      // set by transfer commands
 	grace    atomic.Int64     // nanoseconds
 	first    atomic.Value     // os.Signal

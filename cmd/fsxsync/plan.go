@@ -61,7 +61,7 @@ func runPlan(c *cli.Context, o transferOptions, compare transfer.CompareMode, sh
 	}
 	store := transfer.NewS3Store(s.s3, s.remote.Bucket, transfer.StoreOptions{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
 	h, rep, err := transfer.Plan(ctx, store, transfer.Options{Src: s.src, Dst: s.dst, Compare: compare, Delete: o.delete,
-		Filter: filter, Concurrency: o.concurrency, Out: o.stdout, Log: o.stderr, Drain: o.drain,
+		Filter: filter, Concurrency: o.concurrency, Out: o.stdout, Log: o.log, Drain: o.drain,
 		DirMarkers: o.dirMarkers, FollowSymlinks: o.followSymlinks}, shards, out)
 	if err != nil {
 		return err

@@ -36,7 +36,7 @@ EXAMPLES:
 			if err != nil {
 				return err
 			}
-			o.drain = st.drainOn(o.grace)
+			o.drain, o.status = st.drainOn(o.grace), st.status
 			st.watchSpot(c.Context, o.watchSpot)
 			return runShard(c, o, c.Args().First())
 		},
@@ -53,7 +53,7 @@ func runShard(c *cli.Context, o transferOptions, dir string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.stderr, "shard %d of %d: %s\n", shard, h.Shards, how)
+	o.log.Info(fmt.Sprintf("shard %d of %d: %s", shard, h.Shards, how))
 	o.src, o.dst, o.recursive = h.Source, h.Destination, true
 	s, err := newSession(ctx, o)
 	if err != nil {
@@ -65,9 +65,12 @@ func runShard(c *cli.Context, o transferOptions, dir string) error {
 		}
 	}
 	store := transfer.NewS3Store(s.s3, s.remote.Bucket, transfer.StoreOptions{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
+	progress := &transfer.Progress{}
+	display := startDisplay(o, progress)
 	rep, runErr := transfer.RunManifestShard(ctx, store, dir, shard, transfer.Options{Concurrency: o.concurrency,
-		PartSize: o.partSize, PartConcurrency: o.partConcurrency, Out: o.stdout, Log: o.stderr, Drain: o.drain,
+		PartSize: o.partSize, PartConcurrency: o.partConcurrency, Out: o.stdout, Log: o.log, Progress: progress, Drain: o.drain,
 		FollowSymlinks: o.followSymlinks, PreserveOwner: o.preserveOwner, PreserveSetid: o.preserveSetid,
 		LFS: lustreFor(s), Released: o.released, RestoreTimeout: o.restoreTimeout, Stats: s.clientOpts.Stats})
+	display.Stop()
 	return finishRun(o, rep, runErr)
 }

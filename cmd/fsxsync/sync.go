@@ -45,7 +45,7 @@ EXAMPLES:
 			if err != nil {
 				return err
 			}
-			o.drain = st.drainOn(o.grace)
+			o.drain, o.status = st.drainOn(o.grace), st.status
 			st.watchSpot(c.Context, o.watchSpot)
 			o.recursive = true
 			o.delete = c.Bool("delete")

@@ -2,22 +2,24 @@ package main
 
 import (
 	"context"
-	"time"
-
 	"errors"
 	"fmt"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/fsxsync/fsxsync/fsx"
+	"github.com/fsxsync/fsxsync/internal/ui"
 	"github.com/fsxsync/fsxsync/transfer"
 )
 
@@ -49,7 +51,20 @@ type transferOptions struct {
 	preserveSetid   bool
 	released        transfer.ReleasedPolicy
 	restoreTimeout  time.Duration
-	stdout, stderr  io.Writer
+	// progress is the resolved display mode (bar, lines or none) and progressInterval the lines' period.
+	progress         ui.Mode
+	progressInterval time.Duration
+	// status delivers SIGUSR2: print a status line now.
+	status <-chan os.Signal
+	// quiet drops everything but errors: no progress, no summary.
+	quiet bool
+	// log is where warnings and per-file failures go (and, with -v, every file); jsonLog is set for --log-format json.
+	log     *slog.Logger
+	jsonLog bool
+	// stdout gets the summary and dry-run lines; stderr (a ui.Console) gets logs, the bar and status lines.
+	stdout  io.Writer
+	stderr  io.Writer
+	console *ui.Console
 }
 
 // networkFlags are the aws-cli-compatible connection flags.
@@ -58,6 +73,17 @@ func networkFlags() []cli.Flag {
 		&cli.StringFlag{Name: "endpoint-url", Usage: "S3 endpoint URL (a gateway or a local server); implies path-style addressing", EnvVars: []string{"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}},
 		&cli.StringFlag{Name: "region", Usage: "AWS region of the bucket", EnvVars: []string{"AWS_REGION", "AWS_DEFAULT_REGION"}},
 		&cli.StringFlag{Name: "profile", Usage: "shared config profile", EnvVars: []string{"AWS_PROFILE"}},
+	}
+}
+
+// outputFlags say how a run talks: progress display and logs.
+func outputFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "progress", Value: "auto", Usage: "progress display: auto (a bar on a terminal, status lines otherwise), bar, lines or none"},
+		&cli.DurationFlag{Name: "progress-interval", Value: time.Minute, Usage: "how often a status line is printed when the display is lines (batch jobs, pipes); SIGUSR2 prints one at any time"},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every file transferred and debug detail; never credentials"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors: no progress, no summary"},
 	}
 }
 
@@ -84,6 +110,7 @@ func transferFlags(rules *ruleList) []cli.Flag {
 		&cli.StringFlag{Name: "report", Usage: "write a JSON report (counts, failed files and reasons) to `FILE`"},
 		&cli.StringFlag{Name: "state-dir", Usage: "where to keep the sync state that spares a no-op sync one HEAD request per object; \"none\" disables it (default: the user cache directory)", EnvVars: []string{"FSXSYNC_STATE_DIR"}},
 	}
+	flags = append(flags, outputFlags()...)
 	return append(flags, networkFlags()...)
 }
 
@@ -140,7 +167,58 @@ func parseTransferOptions(c *cli.Context, rules *ruleList) (transferOptions, err
 	if o.stderr == nil {
 		o.stderr = os.Stderr
 	}
+	if err := parseOutputOptions(c, &o); err != nil {
+		return o, err
+	}
 	return o, nil
+}
+
+// parseOutputOptions reads the progress and log flags. Everything written to stderr from here on goes through one
+// ui.Console, so that a log line never lands in the middle of the progress bar.
+func parseOutputOptions(c *cli.Context, o *transferOptions) error {
+	mode, err := ui.ParseMode(c.String("progress"))
+	if err != nil {
+		return transfer.Usagef("%v", err)
+	}
+	format, err := ui.ParseLogFormat(c.String("log-format"))
+	if err != nil {
+		return transfer.Usagef("%v", err)
+	}
+	o.progressInterval = c.Duration("progress-interval")
+	if o.progressInterval <= 0 {
+		return transfer.Usagef("--progress-interval %v: give a positive duration, e.g. 60s", o.progressInterval)
+	}
+	o.quiet = c.Bool("quiet")
+	if o.quiet && c.Bool("verbose") {
+		return transfer.Usagef("--quiet and --verbose contradict each other; give one")
+	}
+	level := slog.LevelInfo
+	switch {
+	case o.quiet:
+		level, mode = slog.LevelError, ui.ModeNone
+	case c.Bool("verbose"):
+		level = slog.LevelDebug
+	}
+	o.progress = mode.Resolve(ui.IsTerminal(o.stderr))
+	o.console = ui.NewConsole(o.stderr)
+	o.stderr = o.console
+	o.log = ui.NewLogger(o.console, format, level)
+	o.jsonLog = format == ui.LogJSON
+	return nil
+}
+
+// startDisplay starts the progress display for a run (none in a dry run, which only prints its plan); stop it before
+// the summary.
+func startDisplay(o transferOptions, p *transfer.Progress) *ui.Display {
+	mode := o.progress
+	if o.dryRun {
+		mode = ui.ModeNone
+	}
+	opts := ui.DisplayOptions{Mode: mode, Interval: o.progressInterval, Status: o.status, Console: o.console}
+	if o.jsonLog {
+		opts.JSON = o.log
+	}
+	return ui.StartDisplay(p, opts)
 }
 
 // ruleList collects --include and --exclude in the order they were given: both flags append to the same list,
@@ -264,7 +342,7 @@ func runTransfer(ctx context.Context, o transferOptions, compare transfer.Compar
 		return err
 	}
 	if shard.Count > 1 {
-		fmt.Fprintf(o.stderr, "shard %d of %d: %s\n", shard.Index, shard.Count, shard.Source)
+		o.log.Info(fmt.Sprintf("shard %d of %d: %s", shard.Index, shard.Count, shard.Source))
 	}
 	if !o.noPreflight {
 		if err := s.preflight(ctx, o, compare, false); err != nil {
@@ -281,13 +359,16 @@ func runTransfer(ctx context.Context, o transferOptions, compare transfer.Compar
 			statePath += fmt.Sprintf(".shard-%d-of-%d", shard.Index, shard.Count)
 		}
 	}
+	progress := &transfer.Progress{}
+	display := startDisplay(o, progress)
 	rep, runErr := transfer.Run(ctx, store, transfer.Options{
 		Src: s.src, Dst: s.dst, Recursive: o.recursive, Compare: compare, Delete: o.delete, DryRun: o.dryRun,
 		Filter: filter, Concurrency: o.concurrency, PartSize: o.partSize, PartConcurrency: o.partConcurrency,
-		StatePath: statePath, Out: o.stdout, Log: o.stderr, Drain: o.drain, Shard: shard,
+		StatePath: statePath, Out: o.stdout, Log: o.log, Progress: progress, Drain: o.drain, Shard: shard,
 		DirMarkers: o.dirMarkers, FollowSymlinks: o.followSymlinks, PreserveOwner: o.preserveOwner, PreserveSetid: o.preserveSetid,
 		LFS: lustreFor(s), Released: o.released, RestoreTimeout: o.restoreTimeout, Stats: s.clientOpts.Stats,
 	})
+	display.Stop()
 	return finishRun(o, rep, runErr)
 }
 
@@ -312,7 +393,9 @@ func lustreFor(s *session) *fsx.LFS {
 func finishRun(o transferOptions, rep *transfer.Report, runErr error) error {
 	var usage *transfer.UsageError
 	if rep != nil && !errors.As(runErr, &usage) {
-		fmt.Fprintln(o.stdout, rep.Summary())
+		if !o.quiet {
+			fmt.Fprintln(o.stdout, rep.Summary())
+		}
 		if o.reportPath != "" {
 			if err := rep.WriteJSON(o.reportPath); err != nil && runErr == nil {
 				runErr = err
