@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -480,12 +481,17 @@ func (e *engine) headRemote(ctx context.Context, objectKey, key string) (*Entry,
 
 // ShardStatus is one shard's progress, from its shard file and journal.
 type ShardStatus struct {
-	Shard                 int
-	Items, Bytes          int64
-	Done, Skipped, Failed int64
-	DoneBytes             int64
-	Pending               int64
-	LastError             string
+	Shard     int    `json:"shard"`
+	Items     int64  `json:"items"`
+	Bytes     int64  `json:"bytes"`
+	Done      int64  `json:"done"`
+	DoneBytes int64  `json:"done_bytes"`
+	Skipped   int64  `json:"skipped"`
+	Failed    int64  `json:"failed"`
+	Pending   int64  `json:"pending"`
+	LastError string `json:"last_error,omitempty"`
+	// Failures are the shard's failed items, by key (at most maxFailures), from the journal's last word on each.
+	Failures []Failure `json:"failures"`
 }
 
 // ManifestStatus reads a manifest's journals.
@@ -517,8 +523,16 @@ func ManifestStatus(dir string) (*ManifestHeader, []ShardStatus, error) {
 				st.Skipped++
 			default:
 				st.Failed++
-				st.LastError = je.Key + ": " + je.Error
+				if len(st.Failures) < maxFailures {
+					st.Failures = append(st.Failures, Failure{Key: je.Key, Op: "transfer", Error: je.Error})
+				}
 			}
+		}
+		sort.Slice(st.Failures, func(i, j int) bool { return st.Failures[i].Key < st.Failures[j].Key })
+		if n := len(st.Failures); n > 0 {
+			st.LastError = st.Failures[n-1].Key + ": " + st.Failures[n-1].Error
+		} else {
+			st.Failures = []Failure{}
 		}
 		st.Pending = st.Items - st.Done - st.Skipped - st.Failed
 		out = append(out, st)
