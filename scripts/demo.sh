@@ -2,7 +2,8 @@
 # End-to-end demo of fsxsync against a local S3 server (run it with `make demo`).
 #
 # Starts a throwaway versitygw with its IAM/STS service on 127.0.0.1
-# (internal/iamtest/cmd/localaws), makes a sample tree, runs `fsxsync check`
+# (internal/iamtest/cmd/localaws), makes a sample tree, runs `fsxsync whoami`
+# (who fsxsync runs as) and `fsxsync check`
 # (the preflight, with its table), uploads the tree with `fsxsync sync`,
 # downloads it into another directory, syncs the upload again (nothing should
 # transfer), and checks that the downloaded tree is byte-for-byte the original.
@@ -78,6 +79,9 @@ echo "spaces and unicode in the name" >"$src/docs/résumé final (v2).txt"
 # Large enough to be uploaded in several parts.
 head -c $((20 * 1024 * 1024)) /dev/urandom >"$src/data/random-20MiB.bin"
 (cd "$src" && find . | sort)
+
+step "identity: fsxsync whoami"
+"$fsxsync" whoami
 
 step "preflight: fsxsync check $src s3://demo/sample"
 "$fsxsync" check "$src" s3://demo/sample --endpoint-url "$AWS_ENDPOINT_URL_S3"
