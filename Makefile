@@ -24,7 +24,7 @@ FUZZTIME ?= 10s
 # Tests find the tools and the CLI through these variables (see internal/s3test, internal/iamtest).
 TEST_ENV := FSXSYNC_VERSITYGW=$(VERSITYGW) FSXSYNC_EC2_METADATA_MOCK=$(EC2_METADATA_MOCK) FSXSYNC_BIN=$(FSXSYNC)
 
-.PHONY: all tools build test demo bench fuzz clean test-secrets test-race slurm
+.PHONY: all tools build test demo bench bench-compare fuzz clean test-secrets test-race slurm
 
 all: build
 
@@ -72,6 +72,19 @@ bench: tools build
 	TMPDIR=$(BENCH_TMP) FSXSYNC_BENCH_ENTRIES=$(BENCH_ENTRIES) $(TEST_ENV) go test -run '^$$' \
 		-bench 'PlanNoop|OneGiB|SmallFiles10k|MiB1000|MergeDecide' -benchtime 2x -count $(BENCH_COUNT) -timeout 60m ./transfer/
 	$(TEST_ENV) go test -run '^$$' -bench 'WalkLatency/10k' -benchtime 1x ./fsx/
+
+# Issue 8's side-by-side table: fsxsync, the raw-SDK floor (scripts/bench/floor) and the peers (s5cmd, rclone,
+# aws-cli v2, installed at pinned versions by scripts/bench/install-peers.sh; apt needs root, a peer that is
+# missing is reported, not fatal) against one versitygw pinned to CPU 0, tools pinned to CPU 1, data on tmpfs.
+# About 15 minutes; BENCH_CASES / BENCH_TOOLS take comma-separated subsets. See scripts/bench/README.md.
+BENCH_RUNS ?= 3
+BENCH_CASES ?=
+BENCH_TOOLS ?=
+BENCH_OUT ?= $(CURDIR)/bench-out
+bench-compare: tools build
+	bash scripts/bench/install-peers.sh
+	TMPDIR=$(BENCH_TMP) $(TEST_ENV) go run ./scripts/bench/compare -runs $(BENCH_RUNS) -cases '$(BENCH_CASES)' \
+		-tools '$(BENCH_TOOLS)' -out $(BENCH_OUT)
 
 # Go can fuzz only one target per `go test` run, so list the targets of each
 # package and run them one at a time. A package whose tests do not compile
