@@ -31,7 +31,7 @@ EXAMPLES:
 			if err != nil {
 				return err
 			}
-			o.drain, o.status = st.drainOn(o.grace), st.status
+			st.attach(&o)
 			st.watchSpot(c.Context, o.watchSpot)
 			o.recursive = c.Bool("recursive")
 			return runTransfer(c.Context, o, transfer.CompareAlways)

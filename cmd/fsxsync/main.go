@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -80,7 +81,11 @@ func realMain(args []string) int {
 	code := exitCode(st.signal(), err)
 	// The summary already said it for per-file failures and a clean stop; it stays the last line printed.
 	if err != nil && !errors.Is(err, errSomeFailed) && !errors.Is(err, transfer.ErrStopped) {
-		fmt.Fprintf(os.Stderr, "fsxsync: %v\n", err)
+		if log := st.errLog.Load(); log != nil {
+			log.Error("fatal", "error", err.Error(), "exit_code", code)
+		} else {
+			fmt.Fprintf(os.Stderr, "fsxsync: %v\n", err)
+		}
 	}
 	return code
 }
@@ -92,11 +97,12 @@ func realMain(args []string) int {
 type stopper struct {
 	drain    chan struct{}
 	cancel   context.CancelFunc
-	sigs     chan<- os.Signal // where the Spot watcher posts its notice, like a signal
-	status   <-chan os.Signal // SIGUSR2: a request for a status line, for the progress display
-	draining atomic.Bool      // set by transfer commands
-	grace    atomic.Int64     // nanoseconds
-	first    atomic.Value     // os.Signal
+	sigs     chan<- os.Signal            // where the Spot watcher posts its notice, like a signal
+	status   <-chan os.Signal            // SIGUSR2: a request for a status line, for the progress display
+	errLog   atomic.Pointer[slog.Logger] // set with --log-format json: the final error is a JSON record too
+	draining atomic.Bool                 // set by transfer commands
+	grace    atomic.Int64                // nanoseconds
+	first    atomic.Value                // os.Signal
 }
 
 // spotPollInterval is how often --watch-spot looks for an interruption notice; the notice comes two minutes ahead.
@@ -109,6 +115,15 @@ func newStopper(cancel context.CancelFunc, sigs chan<- os.Signal) *stopper {
 	st := &stopper{drain: make(chan struct{}), cancel: cancel, sigs: sigs}
 	st.grace.Store(int64(defaultGrace))
 	return st
+}
+
+// attach wires a transfer command's options to the stopper: the first signal drains the run (with its grace period),
+// SIGUSR2 asks its display for a status line, and with --log-format json the final error is logged as JSON.
+func (st *stopper) attach(o *transferOptions) {
+	o.drain, o.status = st.drainOn(o.grace), st.status
+	if o.jsonLog {
+		st.errLog.Store(o.log)
+	}
 }
 
 // drainOn makes the first signal a clean stop with the given grace period; transfer commands call it.
@@ -130,8 +145,13 @@ func (st *stopper) watch(sigs <-chan os.Signal, done <-chan struct{}) {
 		st.cancel()
 		return
 	}
-	fmt.Fprintf(os.Stderr, "fsxsync: %v: starting no new files; finishing those in flight for up to %v (signal again to stop at once)\n",
-		s, time.Duration(st.grace.Load()))
+	if log := st.errLog.Load(); log != nil {
+		log.Warn("stopping: starting no new files; finishing those in flight (signal again to stop at once)",
+			"signal", s.String(), "grace", time.Duration(st.grace.Load()))
+	} else {
+		fmt.Fprintf(os.Stderr, "fsxsync: %v: starting no new files; finishing those in flight for up to %v (signal again to stop at once)\n",
+			s, time.Duration(st.grace.Load()))
+	}
 	close(st.drain)
 	timer := time.NewTimer(time.Duration(st.grace.Load()))
 	defer timer.Stop()

@@ -34,7 +34,8 @@ EXAMPLES:
 			if err != nil {
 				return err
 			}
-			o.recursive, o.delete, o.drain = true, c.Bool("delete"), st.drainOn(o.grace)
+			st.attach(&o)
+			o.recursive, o.delete = true, c.Bool("delete")
 			compare, err := compareMode(c)
 			if err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 
@@ -21,9 +22,18 @@ type preflightRequest struct {
 	recursive, compare, delete bool
 }
 
-// runPreflight checks identity and permissions and prints the table (all of it when verbose or when anything
-// failed, one line otherwise). It returns the report so the caller can use the bucket's region.
-func runPreflight(ctx context.Context, cfg aws.Config, s3c *s3.Client, r preflightRequest, out io.Writer, verbose bool) (*transfer.PreflightReport, error) {
+// preflightOutput says where the preflight reports: the whole table to out when verbose (fsxsync check) or when
+// anything failed, else one line through log; with json, records through log instead of text.
+type preflightOutput struct {
+	out     io.Writer
+	log     *slog.Logger
+	json    bool
+	verbose bool
+}
+
+// runPreflight checks identity and permissions and reports them. It returns the report so the caller can use the
+// bucket's region.
+func runPreflight(ctx context.Context, cfg aws.Config, s3c *s3.Client, r preflightRequest, po preflightOutput) (*transfer.PreflightReport, error) {
 	rep, err := transfer.Preflight(ctx, transfer.PreflightInput{
 		Src: r.src, Dst: r.dst, Recursive: r.recursive, Compare: r.compare, Delete: r.delete,
 		Credentials: cfg.Credentials, S3: s3c, STS: sts.NewFromConfig(cfg), IAM: iam.NewFromConfig(cfg),
@@ -31,16 +41,47 @@ func runPreflight(ctx context.Context, cfg aws.Config, s3c *s3.Client, r preflig
 	if rep == nil {
 		return nil, err
 	}
-	if verbose || err != nil {
-		printPreflight(out, rep)
-	} else {
-		fmt.Fprintf(out, "preflight: %s passed all %d checks (%.2fs)\n",
-			rep.Caller.Identity.ARN, len(rep.Rows), rep.Seconds)
+	de, _ := err.(*transfer.DeniedError)
+	switch {
+	case po.json:
+		level, msg := slog.LevelInfo, "preflight passed"
+		if err != nil {
+			level, msg = slog.LevelError, "preflight failed"
+		}
+		attrs := []any{"principal", rep.Caller.Identity.ARN, "checks", len(rep.Rows), "seconds", rep.Seconds}
+		if err != nil || po.verbose {
+			attrs = append(attrs, "rows", preflightRows(rep.Rows))
+		}
+		if de != nil && de.Fix != "" {
+			attrs = append(attrs, "fix", de.Fix)
+		}
+		po.log.Log(ctx, level, msg, attrs...)
+		return rep, err
+	case po.verbose || err != nil:
+		printPreflight(po.out, rep)
+	default:
+		po.log.Info(fmt.Sprintf("preflight: %s passed all %d checks (%.2fs)", rep.Caller.Identity.ARN, len(rep.Rows), rep.Seconds))
 	}
-	if de, ok := err.(*transfer.DeniedError); ok && de.Fix != "" {
-		fmt.Fprintf(out, "\nHow to fix it:\n%s\n\n", indent(de.Fix, "  "))
+	if de != nil && de.Fix != "" {
+		fmt.Fprintf(po.out, "\nHow to fix it:\n%s\n\n", indent(de.Fix, "  "))
 	}
 	return rep, err
+}
+
+// preflightRow is one row of the table as a JSON log attribute.
+type preflightRow struct {
+	Check  string `json:"check"`
+	Method string `json:"method"`
+	Result string `json:"result"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func preflightRows(rows []transfer.CheckRow) []preflightRow {
+	out := make([]preflightRow, len(rows))
+	for i, r := range rows {
+		out[i] = preflightRow{Check: r.Check, Method: r.Method, Result: r.Result, Detail: r.Detail}
+	}
+	return out
 }
 
 func printPreflight(out io.Writer, rep *transfer.PreflightReport) {

@@ -36,7 +36,7 @@ EXAMPLES:
 			if err != nil {
 				return err
 			}
-			o.drain, o.status = st.drainOn(o.grace), st.status
+			st.attach(&o)
 			st.watchSpot(c.Context, o.watchSpot)
 			return runShard(c, o, c.Args().First())
 		},

@@ -45,7 +45,7 @@ EXAMPLES:
 			if err != nil {
 				return err
 			}
-			o.drain, o.status = st.drainOn(o.grace), st.status
+			st.attach(&o)
 			st.watchSpot(c.Context, o.watchSpot)
 			o.recursive = true
 			o.delete = c.Bool("delete")

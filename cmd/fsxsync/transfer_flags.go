@@ -302,13 +302,14 @@ func newSession(ctx context.Context, o transferOptions) (*session, error) {
 // another one.
 func (s *session) preflight(ctx context.Context, o transferOptions, compare transfer.CompareMode, verbose bool) error {
 	req := preflightRequest{src: s.src, dst: s.dst, recursive: o.recursive, compare: compare != transfer.CompareAlways, delete: o.delete}
-	rep, err := runPreflight(ctx, s.cfg, s.s3, req, o.stderr, verbose)
+	po := preflightOutput{out: o.stderr, log: o.log, json: o.jsonLog, verbose: verbose}
+	rep, err := runPreflight(ctx, s.cfg, s.s3, req, po)
 	if rep != nil && rep.Region != "" && rep.Region != s.cfg.Region {
 		// The probes went to the wrong region and could not decide: move there and prove it again.
-		fmt.Fprintf(o.stderr, "bucket %s is in %s, not %s: using %s\n", s.remote.Bucket, rep.Region, s.cfg.Region, rep.Region)
+		o.log.Warn(fmt.Sprintf("bucket %s is in %s, not %s: using %s", s.remote.Bucket, rep.Region, s.cfg.Region, rep.Region))
 		s.cfg.Region = rep.Region
 		s.s3 = transfer.NewS3Client(s.cfg, s.clientOpts)
-		_, err = runPreflight(ctx, s.cfg, s.s3, req, o.stderr, verbose)
+		_, err = runPreflight(ctx, s.cfg, s.s3, req, po)
 	}
 	return err
 }
