@@ -235,12 +235,15 @@ func newApp(st *stopper) *cli.App {
 		// Errors are printed and mapped to exit codes by main, never by the cli package (which would os.Exit).
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   usageError,
+		// A word that is not a command is a usage error naming the closest one.
+		Action: appAction,
 	}
 }
 
 // usageError turns a flag-parsing failure into one line and exit code 2, instead of the cli package's full help.
+// A misspelled flag gets the closest real one suggested.
 func usageError(c *cli.Context, err error, _ bool) error {
-	return transfer.Usagef("%v (see fsxsync %s --help)", err, c.Command.Name)
+	return transfer.Usagef("%v%s (see %s --help)", err, flagSuggestion(c, err), c.Command.HelpName)
 }
 
 // permuteArgs moves a command's flags in front of its positional arguments, so that "sync SRC DST --delete" works as
