@@ -225,11 +225,11 @@ func newApp(st *stopper) *cli.App {
 	return &cli.App{
 		Name:    "fsxsync",
 		Usage:   "move data between an FSx for Lustre (or any POSIX) tree and Amazon S3, fast and safely",
-		Version: version + " (" + commit + ")",
+		Version: appVersion(),
 		Description: "fsxsync copies and syncs a local tree and an S3 prefix in either direction, in parallel and in\n" +
 			"multipart, keeping POSIX metadata in the format FSx for Lustre data repositories use.\n\n" + exitCodeHelp,
 		Commands: []*cli.Command{cpCommand(st), syncCommand(st), checkCommand(), whoamiCommand(),
-			planCommand(st), runCommand(st), statusCommand()},
+			planCommand(st), runCommand(st), statusCommand(), versionCommand()},
 		EnableBashCompletion: true,
 		Suggest:              true,
 		// Errors are printed and mapped to exit codes by main, never by the cli package (which would os.Exit).
