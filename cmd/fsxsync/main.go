@@ -228,8 +228,8 @@ func newApp(st *stopper) *cli.App {
 		Version: appVersion(),
 		Description: "fsxsync copies and syncs a local tree and an S3 prefix in either direction, in parallel and in\n" +
 			"multipart, keeping POSIX metadata in the format FSx for Lustre data repositories use.\n\n" + exitCodeHelp,
-		Commands: []*cli.Command{cpCommand(st), syncCommand(st), checkCommand(), whoamiCommand(),
-			planCommand(st), runCommand(st), statusCommand(), versionCommand()},
+		Commands: withFlagCompletion(cpCommand(st), syncCommand(st), checkCommand(), whoamiCommand(),
+			planCommand(st), runCommand(st), statusCommand(), versionCommand(), completionCommand()),
 		EnableBashCompletion: true,
 		Suggest:              true,
 		// Errors are printed and mapped to exit codes by main, never by the cli package (which would os.Exit).
@@ -251,6 +251,11 @@ func usageError(c *cli.Context, err error, _ bool) error {
 func permuteArgs(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
+	}
+	// Shell completion asks with --generate-bash-completion as the very last argument, where the cli package looks
+	// for it; it must stay there, and must not be taken for the value of the flag before it.
+	if last := len(args) - 1; args[last] == "--generate-bash-completion" {
+		return append(permuteArgs(app, args[:last]), args[last])
 	}
 	var cmd *cli.Command
 	i := 1
