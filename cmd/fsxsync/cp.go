@@ -15,15 +15,22 @@ func cpCommand(st *stopper) *cli.Command {
 		Name:      "cp",
 		Usage:     "copy a file or (with -r) a tree between a local path and S3, overwriting what is there",
 		ArgsUsage: "SRC DST",
-		Description: `One of SRC and DST is local, the other s3://bucket/key. Without -r SRC is one file or object; a DST
-ending in '/' (or an existing directory) receives it under its own name. With -r every file below SRC is copied,
-whether or not the destination already has it (use sync to skip unchanged files).
+		Description: `One of SRC and DST is local, the other s3://bucket/key; data flows either way. Without -r SRC is one
+file or object; a DST ending in '/' (or an existing directory) receives it under its own name. With
+-r every file below SRC is copied, whether or not the destination already has it (sync skips
+unchanged files).
 
 EXAMPLES:
-   fsxsync cp /fsx/$USER/model.ckpt s3://my-bucket/ckpt/
-   fsxsync cp -r s3://my-bucket/inputs/ /fsx/$USER/inputs
+   # Stage a checkpoint out at the end of an sbatch job; the trailing '/' keeps its name
+   fsxsync cp /fsx/$USER/run42/model.ckpt s3://my-bucket/ckpt/
 
-` + exitCodeHelp,
+   # Copy a prefix down with four array tasks, each copying its share of the files
+   sbatch --array=0-3 --wrap 'fsxsync cp -r s3://my-bucket/inputs/ /fsx/$USER/inputs'
+
+   # List what a tree copy would upload, without uploading
+   fsxsync cp -r --dry-run /fsx/$USER/run42 s3://my-bucket/run42
+
+` + exitCodes,
 		Flags:        flags,
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {

@@ -226,8 +226,22 @@ func newApp(st *stopper) *cli.App {
 		Name:    "fsxsync",
 		Usage:   "move data between an FSx for Lustre (or any POSIX) tree and Amazon S3, fast and safely",
 		Version: appVersion(),
-		Description: "fsxsync copies and syncs a local tree and an S3 prefix in either direction, in parallel and in\n" +
-			"multipart, keeping POSIX metadata in the format FSx for Lustre data repositories use.\n\n" + exitCodeHelp,
+		Description: `fsxsync copies and syncs a local tree and an S3 prefix in either direction, in parallel and in
+multipart, keeping POSIX metadata in the format FSx for Lustre data repositories use. One side is a
+local path, the other s3://bucket[/prefix]; flags may come before or after the two arguments.
+'fsxsync COMMAND --help' explains a command and shows examples.
+
+EXAMPLES:
+   # Is this node's role allowed to write there? (Run it with srun to test a job's role.)
+   fsxsync check /fsx/$USER/run42/out s3://my-bucket/results/run42
+
+   # Stage results out at the end of an sbatch job
+   fsxsync sync /fsx/$USER/run42/out s3://my-bucket/results/run42
+
+   # Stage inputs in from a bucket, and first see what would happen
+   fsxsync sync --dry-run s3://my-bucket/inputs /fsx/$USER/inputs
+
+` + exitCodes,
 		Commands: withFlagCompletion(cpCommand(st), syncCommand(st), checkCommand(), whoamiCommand(),
 			planCommand(st), runCommand(st), statusCommand(), versionCommand(), completionCommand()),
 		EnableBashCompletion: true,

@@ -18,15 +18,20 @@ func planCommand(st *stopper) *cli.Command {
 		Name:      "plan",
 		Usage:     "list both sides once and write the work of a large sync into a manifest of N shards",
 		ArgsUsage: "SRC DST",
-		Description: `Lists SRC and DST once, decides like sync (same flags), and writes what is to be transferred or deleted
-into DIR: manifest.json (source, destination, flags, creation time, per-shard counts) and shard-NNNN.jsonl (one
-JSON object a line), balanced by bytes and by count. Then an array job runs the shards with 'fsxsync run DIR'.
+		Description: `Lists SRC and DST once, decides like sync (same flags), and writes what is to be transferred or
+deleted into DIR: manifest.json (source, destination, flags, creation time, per-shard counts) and
+shard-NNNN.jsonl (one JSON object a line), balanced by bytes and by count. Then an array job runs
+the shards with 'fsxsync run DIR', and 'fsxsync status DIR' follows them.
 
 EXAMPLES:
+   # Plan in one job, then run the 16 shards as an array once the plan is written
    jid=$(sbatch --parsable --wrap 'fsxsync plan --shards 16 --out /fsx/$USER/plan /fsx/$USER/out s3://my-bucket/out')
    sbatch --dependency=afterok:$jid --array=0-15 --wrap 'fsxsync run /fsx/$USER/plan'
 
-` + exitCodeHelp,
+   # See what a mirror with deletes would have to do, split in 4
+   fsxsync plan --delete --shards 4 --out /fsx/$USER/plan s3://my-bucket/inputs /fsx/$USER/inputs
+
+` + exitCodes,
 		Flags:        flags,
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {

@@ -15,17 +15,23 @@ func runCommand(st *stopper) *cli.Command {
 		Name:      "run",
 		Usage:     "run this task's shard of a manifest written by fsxsync plan",
 		ArgsUsage: "DIR",
-		Description: `Runs one shard of the manifest in DIR: the shard comes from --shard, or from the Slurm array task (or
-step task) this runs in. Items its journal records as finished are skipped, so a requeued or resubmitted task
-resumes; every other item is checked again against both sides before it moves, so a stale manifest never
-overwrites newer data. On SIGTERM or SIGUSR1 it stops starting new files, lets those in flight finish within
---grace-period, flushes the journal and exits 75.
+		Description: `Runs one shard of the manifest in DIR: the shard comes from --shard, or from the Slurm array task
+(or step task) this runs in. Items its journal records as finished are skipped, so a requeued or
+resubmitted task resumes; every other item is checked again against both sides before it moves, so a
+stale manifest never overwrites newer data. On SIGTERM or SIGUSR1 it stops starting new files, lets
+those in flight finish within --grace-period, flushes the journal and exits 75.
 
 EXAMPLES:
+   # All 16 shards; a task preempted or stopped at its time limit resumes when requeued
    sbatch --array=0-15 --requeue --signal=B:USR1@120 --wrap 'fsxsync run /fsx/$USER/plan'
-   sbatch --array=3,7 --wrap 'fsxsync run /fsx/$USER/plan'   # resubmit two shards: array ids are shard numbers
 
-` + exitCodeHelp,
+   # Resubmit two shards: array task ids are shard numbers
+   sbatch --array=3,7 --wrap 'fsxsync run /fsx/$USER/plan'
+
+   # One shard by hand, outside Slurm
+   fsxsync run --shard 3/16 /fsx/$USER/plan
+
+` + exitCodes,
 		Flags:        transferFlags(rules),
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {

@@ -17,6 +17,22 @@ func statusCommand() *cli.Command {
 		Name:      "status",
 		Usage:     "summarise a manifest's progress across its shards, from their journals",
 		ArgsUsage: "DIR",
+		Description: `Adds up the journals that 'fsxsync run' writes next to the manifest in DIR: per shard, the items and
+bytes planned, how many are done, skipped, failed and still pending, and the last error; --json
+prints the same merged, with every failed item. It exits 0 when every item is done or skipped and 1
+otherwise, so a script or a dependent job can tell.
+
+EXAMPLES:
+   # Follow a running array job
+   watch -n 60 fsxsync status /fsx/$USER/plan
+
+   # The keys that failed, and why
+   fsxsync status --json /fsx/$USER/plan | jq -r '.total.failures[] | "\(.key): \(.error)"'
+
+   # A job that runs when the array has ended and fails unless every shard finished
+   sbatch --dependency=afterany:$jid --wrap 'fsxsync status /fsx/$USER/plan'
+
+` + exitCodes,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print the merged status of all shards (counts and failed items) as JSON"},
 		},

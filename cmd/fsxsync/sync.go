@@ -22,14 +22,18 @@ func syncCommand(st *stopper) *cli.Command {
 		Name:      "sync",
 		Usage:     "make DST like SRC: transfer what differs, skip the rest",
 		ArgsUsage: "SRC DST",
-		Description: `One of SRC and DST is a local directory, the other s3://bucket[/prefix]. A file is transferred when
-it is missing at the destination, when its size differs, or when the source is newer (the object's mtime is the POSIX
-mtime fsxsync or FSx stored in its metadata, else its LastModified). A second sync of an unchanged tree transfers
-nothing, in either direction.
+		Description: `One of SRC and DST is a local directory, the other s3://bucket[/prefix]; data flows either way. A
+file is transferred when it is missing at the destination, when its size differs, or when the source
+is newer (an object's mtime is the POSIX mtime fsxsync or FSx stored in its metadata, else its
+LastModified). A second sync of an unchanged tree transfers nothing, in either direction. Inside a
+Slurm array job each task takes its own share of the files (see --shard).
 
 EXAMPLES:
    # Stage results out at the end of an sbatch job
    fsxsync sync /fsx/$USER/run42/out s3://my-bucket/results/run42
+
+   # Eight array tasks, each moving its share of the files: together they move every file once
+   sbatch --array=0-7 --wrap 'fsxsync sync /fsx/$USER/out s3://my-bucket/out'
 
    # See what a mirror with deletes would do, without changing anything
    fsxsync sync --delete --dry-run s3://my-bucket/inputs /fsx/$USER/inputs
@@ -37,7 +41,7 @@ EXAMPLES:
    # Only the checkpoints, not the logs
    fsxsync sync --exclude '*' --include 'ckpt/**' /fsx/$USER/run42 s3://my-bucket/run42
 
-` + exitCodeHelp,
+` + exitCodes,
 		Flags:        flags,
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {

@@ -27,11 +27,20 @@ func whoamiCommand() *cli.Command {
 		Name:  "whoami",
 		Usage: "show which AWS identity fsxsync runs as, where its credentials come from, and where it runs",
 		Description: `Resolves credentials the way every fsxsync command does (environment, shared config profile, SSO,
-web identity, container, EC2 instance role through IMDSv2), asks STS who they belong to, and says what kind of
-identity that is. On a ParallelCluster head or login node it warns that jobs run with their queue's role: test that
-one from inside a job with 'srun fsxsync check SRC DST'.
+web identity, container, EC2 instance role through IMDSv2), asks STS who they belong to, and says
+what kind of identity that is. On a ParallelCluster head or login node it warns that jobs run with
+their queue's role: test that one from inside a job with 'srun fsxsync check SRC DST'.
 
-` + exitCodeHelp,
+EXAMPLES:
+   fsxsync whoami
+
+   # The identity a job on queue compute has
+   srun -p compute fsxsync whoami
+
+   # The role's ARN, for a policy
+   fsxsync whoami --json | jq -r .arn
+
+` + exitCodes,
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		}, networkFlags()...),
