@@ -24,7 +24,7 @@ FUZZTIME ?= 10s
 # Tests find the tools and the CLI through these variables (see internal/s3test, internal/iamtest).
 TEST_ENV := FSXSYNC_VERSITYGW=$(VERSITYGW) FSXSYNC_EC2_METADATA_MOCK=$(EC2_METADATA_MOCK) FSXSYNC_BIN=$(FSXSYNC)
 
-.PHONY: all tools build test demo bench bench-compare fuzz clean test-secrets test-race slurm
+.PHONY: all tools build test demo bench bench-compare fuzz clean test-secrets test-race slurm docs
 
 all: build
 
@@ -50,6 +50,11 @@ build:
 test: tools build
 	go vet ./...
 	$(TEST_ENV) go test -count=1 -timeout 15m ./...
+
+# The manual (docs/fsxsync.md, docs/fsxsync.1) and the help goldens (cmd/fsxsync/testdata/help) are generated from
+# the command definitions. Run this after changing a command, a flag or a help text; `make test` fails until then.
+docs:
+	go test -count=1 -run '^(TestDocsUpToDate|TestHelpGolden)$$' ./cmd/fsxsync -update
 
 # The engine's concurrent paths under the race detector: a round trip, faults with retries and resets, corruption.
 test-race: tools
