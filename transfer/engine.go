@@ -79,7 +79,7 @@ type ObjectStore interface {
 	List(ctx context.Context, prefix string, fn func([]ObjectInfo) error) error
 	Head(ctx context.Context, key string) (ObjectInfo, error)
 	Upload(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string, partSize int64) (string, error)
-	Download(ctx context.Context, key string, w io.WriterAt) (ObjectInfo, error)
+	Download(ctx context.Context, key string, w io.WriterAt, sizeHint int64) (ObjectInfo, error)
 	PutSmall(ctx context.Context, key string, body []byte, meta map[string]string) (string, error)
 	GetSmall(ctx context.Context, key string, limit int64) ([]byte, ObjectInfo, error)
 	Delete(ctx context.Context, key string) error

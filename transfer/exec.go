@@ -168,7 +168,7 @@ func (e *engine) download(ctx context.Context, it *item) result {
 		r.err = err
 		return r
 	}
-	info, err := e.store.Download(ctx, it.objectKey, countingFile{File: tmp, onWrite: func(n int64) { e.moved(it, n) }})
+	info, err := e.store.Download(ctx, it.objectKey, countingFile{File: tmp, onWrite: func(n int64) { e.moved(it, n) }}, it.src.Size)
 	if err == nil && info.Size != it.src.Size && it.src.Size >= 0 {
 		err = fmt.Errorf("download s3://%s/%s: got %d bytes, the listing said %d", e.store.Bucket(), it.objectKey, info.Size, it.src.Size)
 	}

@@ -102,7 +102,7 @@ type slowStore struct {
 	once    atomic.Bool
 }
 
-func (s *slowStore) Download(ctx context.Context, key string, w io.WriterAt) (ObjectInfo, error) {
+func (s *slowStore) Download(ctx context.Context, key string, w io.WriterAt, _ int64) (ObjectInfo, error) {
 	w.WriteAt(bytes.Repeat([]byte("x"), 1000), 0)
 	if s.once.CompareAndSwap(false, true) {
 		close(s.started)

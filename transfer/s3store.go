@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -30,9 +31,11 @@ type ObjectInfo struct {
 // S3Store moves objects with one shared S3 client. Uploads and downloads go through the SDK's transfer manager, which
 // splits large objects into parts sent in parallel.
 type S3Store struct {
-	client *s3.Client
-	tm     *tm.Client
-	bucket string
+	client   *s3.Client
+	tm       *tm.Client
+	bucket   string
+	partSize int64
+	bufs     *bufPool
 }
 
 // StoreOptions tune multipart transfers.
@@ -81,7 +84,7 @@ func NewS3Store(client *s3.Client, bucket string, o StoreOptions) *S3Store {
 		to.GetObjectType = tmtypes.GetObjectParts
 		to.FailTimeout = 10 * time.Second
 	})
-	return &S3Store{client: client, tm: t, bucket: bucket}
+	return &S3Store{client: client, tm: t, bucket: bucket, partSize: o.PartSize, bufs: &bufPool{}}
 }
 
 // Bucket is the bucket this store works in.
@@ -260,6 +263,10 @@ func (s *S3Store) Head(ctx context.Context, key string) (ObjectInfo, error) {
 // FULL_OBJECT CRC32C checksum of its whole content (multipart ones too, not just a composite of the parts), computed
 // while the body streams by, so any later download can verify the whole object.
 func (s *S3Store) Upload(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string, partSize int64) (string, error) {
+	ps := PartSizeFor(max(partSize, s.partSize), size)
+	if size < ps {
+		return s.putSingle(ctx, key, body, size, meta)
+	}
 	in := &tm.UploadObjectInput{
 		Bucket:        aws.String(s.bucket),
 		Key:           aws.String(key),
@@ -267,15 +274,14 @@ func (s *S3Store) Upload(ctx context.Context, key string, body io.Reader, size i
 		Metadata:      meta,
 		ChecksumType:  tmtypes.ChecksumTypeFullObject,
 	}
-	// The transfer manager reads the body to its end before it sends the single PUT or completes the multipart
-	// upload, and reads the checksum only then: so the value written at EOF is in place when it is needed. The
-	// pointer is set now and only the string it points to is written at EOF: the part senders copy the input
-	// struct while the body is still being read, and must not race with a write to one of its fields.
+	// The transfer manager reads the body to its end before it completes the multipart upload, and reads the
+	// checksum only then: so the value written at EOF is in place when it is needed. The pointer is set now and
+	// only the string it points to is written at EOF: the part senders copy the input struct while the body is
+	// still being read, and must not race with a write to one of its fields.
 	crc := new(string)
 	in.ChecksumCRC32C = crc
 	in.Body = &crcReader{r: body, onEOF: func(sum uint32) { *crc = crcBase64(sum) }}
 	out, err := s.tm.UploadObject(ctx, in, func(o *tm.Options) {
-		ps := PartSizeFor(max(partSize, o.PartSizeBytes), size)
 		o.PartSizeBytes = ps
 		o.MultipartUploadThreshold = ps
 	})
@@ -285,6 +291,54 @@ func (s *S3Store) Upload(ctx context.Context, key string, body io.Reader, size i
 	return trimETag(aws.ToString(out.ETag)), nil
 }
 
+// putSingle uploads an object smaller than a part in one PutObject. The body is read to its end (so a source that
+// changed fails here, see stableReader) into a pooled buffer, and its CRC32C computed in one pass and sent with it:
+// the transfer manager would read it into a freshly grown slice for every file, which on a tree of small files costs
+// more CPU than the request.
+func (s *S3Store) putSingle(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) (string, error) {
+	// One byte of room past the expected size lets a file that grew show itself (stableReader reports it).
+	buf := s.bufs.get(int(size) + 1)
+	defer s.bufs.put(buf)
+	n, err := readFull(body, *buf)
+	if err != nil {
+		return "", fmt.Errorf("upload s3://%s/%s: %w", s.bucket, key, err)
+	}
+	if int64(n) != size {
+		return "", fmt.Errorf("upload s3://%s/%s: read %d bytes, want %d", s.bucket, key, n, size)
+	}
+	data := (*buf)[:n]
+	out, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:         aws.String(s.bucket),
+		Key:            aws.String(key),
+		Body:           bytes.NewReader(data),
+		ContentLength:  aws.Int64(int64(n)),
+		Metadata:       meta,
+		ChecksumCRC32C: aws.String(crcBase64(crc32.Checksum(data, castagnoli))),
+	})
+	if err != nil {
+		return "", fmt.Errorf("upload s3://%s/%s: %w", s.bucket, key, err)
+	}
+	return trimETag(aws.ToString(out.ETag)), nil
+}
+
+// readFull reads r to its end into b and returns how much it read; a body longer than b is an error.
+func readFull(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for {
+		if n == len(b) {
+			return n, fmt.Errorf("the body is longer than the %d bytes expected", len(b)-1)
+		}
+		m, err := r.Read(b[n:])
+		n += m
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
 // ChecksumError reports a download whose bytes do not match the checksum S3 stored for the object.
 type ChecksumError struct{ Key, Want, Got string }
 
@@ -292,10 +346,15 @@ func (e *ChecksumError) Error() string {
 	return fmt.Sprintf("checksum mismatch for %s: S3 has CRC32C %s, the downloaded bytes have %s", e.Key, e.Want, e.Got)
 }
 
-// Download writes the object at key into w (parts in parallel) and returns what S3 said about it. The bytes are
-// verified against the object's whole-object CRC32C when it has one: the SDK checks single-part responses itself but
-// skips the parts of a multipart object, so the CRC is also computed here as the parts land (no second read).
-func (s *S3Store) Download(ctx context.Context, key string, w io.WriterAt) (ObjectInfo, error) {
+// Download writes the object at key into w (parts in parallel) and returns what S3 said about it. sizeHint is the
+// size the listing gave (-1 when unknown): an object smaller than a part is fetched with one plain GetObject. The
+// bytes are verified against the object's whole-object CRC32C when it has one: the SDK checks single-part responses
+// itself but skips the parts of a multipart object, so the CRC is also computed here as the parts land (no second
+// read).
+func (s *S3Store) Download(ctx context.Context, key string, w io.WriterAt, sizeHint int64) (ObjectInfo, error) {
+	if sizeHint >= 0 && sizeHint < s.partSize {
+		return s.getSingle(ctx, key, w)
+	}
 	cw := newCRCWriterAt(w)
 	out, err := s.tm.DownloadObject(ctx, &tm.DownloadObjectInput{
 		Bucket:       aws.String(s.bucket),
@@ -344,6 +403,90 @@ func (s *S3Store) Download(ctx context.Context, key string, w io.WriterAt) (Obje
 	}
 	return info, nil
 }
+
+// getSingle fetches an object in one GetObject, copying the body through a pooled buffer and computing its CRC32C on
+// the way; a multipart object (another tool's, with small parts) gets its whole-object checksum from a HEAD, as in
+// Download. The SDK retries a request that fails, but not a body cut short after the answer began, so that is
+// retried here, from the start, a few times (as the transfer manager does for its parts).
+func (s *S3Store) getSingle(ctx context.Context, key string, w io.WriterAt) (ObjectInfo, error) {
+	buf := s.bufs.get(copyBufferSize)
+	defer s.bufs.put(buf)
+	var info ObjectInfo
+	var crc uint32
+	var out *s3.GetObjectOutput
+	for attempt := 1; ; attempt++ {
+		var err error
+		var cut bool
+		out, info, crc, cut, err = s.getOnce(ctx, key, w, *buf)
+		if err == nil {
+			break
+		}
+		if !cut || attempt == bodyAttempts || ctx.Err() != nil {
+			return info, fmt.Errorf("download s3://%s/%s: %w", s.bucket, key, err)
+		}
+	}
+	want, typ := aws.ToString(out.ChecksumCRC32C), out.ChecksumType
+	if want == "" && strings.Contains(info.ETag, "-") {
+		h, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
+			IfMatch: aws.String(`"` + info.ETag + `"`), ChecksumMode: s3types.ChecksumModeEnabled})
+		if err != nil {
+			return info, fmt.Errorf("download s3://%s/%s: checksum: %w", s.bucket, key, err)
+		}
+		want, typ = aws.ToString(h.ChecksumCRC32C), h.ChecksumType
+	}
+	if want != "" && typ != s3types.ChecksumTypeComposite {
+		if got := crcBase64(crc); got != want {
+			return info, fmt.Errorf("download s3://%s/%s: %w", s.bucket, key, &ChecksumError{Key: key, Want: want, Got: got})
+		}
+	}
+	return info, nil
+}
+
+// bodyAttempts is how many times a GetObject whose body was cut short is tried.
+const bodyAttempts = 4
+
+// getOnce is one GetObject of the whole object into w from offset 0. cut reports a body that broke off after the
+// answer began (worth another try); other errors are the request's, already retried by the SDK.
+func (s *S3Store) getOnce(ctx context.Context, key string, w io.WriterAt, buf []byte) (*s3.GetObjectOutput, ObjectInfo, uint32, bool, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
+		ChecksumMode: s3types.ChecksumModeEnabled})
+	if err != nil {
+		return nil, ObjectInfo{}, 0, false, err
+	}
+	defer out.Body.Close()
+	info := ObjectInfo{
+		Key:          key,
+		Size:         aws.ToInt64(out.ContentLength),
+		ETag:         trimETag(aws.ToString(out.ETag)),
+		LastModified: aws.ToTime(out.LastModified),
+		Metadata:     out.Metadata,
+	}
+	var crc uint32
+	var off int64
+	for {
+		n, rerr := out.Body.Read(buf)
+		if n > 0 {
+			if _, err := w.WriteAt(buf[:n], off); err != nil {
+				return out, info, 0, false, err
+			}
+			crc = crc32.Update(crc, castagnoli, buf[:n])
+			off += int64(n)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return out, info, 0, true, rerr
+		}
+	}
+	if off != info.Size {
+		return out, info, 0, true, fmt.Errorf("got %d bytes of %d: %w", off, info.Size, io.ErrUnexpectedEOF)
+	}
+	return out, info, crc, false, nil
+}
+
+// copyBufferSize is the buffer a GetObject body is copied through.
+const copyBufferSize = 256 << 10
 
 // PutSmall writes a small object (a directory marker or a symlink) in one request.
 func (s *S3Store) PutSmall(ctx context.Context, key string, body []byte, meta map[string]string) (string, error) {
