@@ -329,8 +329,10 @@ func slug(v variant) string { return v.tool + "-" + v.name }
 // directory) its timed no-op runs will use, as a user's second sync would find them.
 func (h *harness) prime(ctx context.Context, c benchCase, tool string) error {
 	v := variants(tool, h.cfg.paths, h.srv, h.partSize, h.work)[0]
-	t := h.noopTransfer(c, tool)
-	t.kind = "upload"
+	t := h.noopTransfer(c, tool) // the same sync command as the timed runs
+	if tool == "floor" {
+		t.kind = "upload" // the floor's noop mode only compares; its upload mode puts the tree there
+	}
 	fmt.Fprintf(h.cfg.progress, "priming %s for %s\n", tool, c.id)
 	if r := h.execute(ctx, v, t, "prime-"+tool); r.Error != "" {
 		return fmt.Errorf("priming sync: %s", r.Error)
