@@ -104,6 +104,36 @@ type stableReader struct {
 	onRead func(int64)
 }
 
+// ReadAt reads the file at an offset, for the parts of a large upload, each read in place by its own goroutine.
+func (s *stableReader) ReadAt(p []byte, off int64) (int, error) { return s.f.ReadAt(p, off) }
+
+// Sent counts bytes a large upload stored, for progress (each part once, however often it was read).
+func (s *stableReader) Sent(n int64) {
+	if s.onRead != nil {
+		s.onRead(n)
+	}
+}
+
+// Verify reports a file that changed since it was opened: it grew (a byte past the end), or its size, mtime or ctime
+// differ. A large upload calls it after its last part, before completing.
+func (s *stableReader) Verify() error {
+	var b [1]byte
+	if n, _ := s.f.ReadAt(b[:], s.size); n > 0 {
+		return &ChangedError{Path: s.path, What: "it grew"}
+	}
+	fi, err := s.f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() != s.size {
+		return &ChangedError{Path: s.path, What: fmt.Sprintf("its size changed to %d bytes from %d", fi.Size(), s.size)}
+	}
+	if !fi.ModTime().Equal(s.mtime) || !ctimeOf(fi).Equal(s.ctime) {
+		return &ChangedError{Path: s.path, What: "its mtime or ctime changed"}
+	}
+	return nil
+}
+
 // ctimeOf returns a file's inode change time, or the zero time where the system does not say.
 func ctimeOf(fi fs.FileInfo) time.Time {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {

@@ -31,11 +31,12 @@ type ObjectInfo struct {
 // S3Store moves objects with one shared S3 client. Uploads and downloads go through the SDK's transfer manager, which
 // splits large objects into parts sent in parallel.
 type S3Store struct {
-	client   *s3.Client
-	tm       *tm.Client
-	bucket   string
-	partSize int64
-	bufs     *bufPool
+	client          *s3.Client
+	tm              *tm.Client
+	bucket          string
+	partSize        int64
+	partConcurrency int
+	bufs            *bufPool
 }
 
 // StoreOptions tune multipart transfers.
@@ -84,7 +85,8 @@ func NewS3Store(client *s3.Client, bucket string, o StoreOptions) *S3Store {
 		to.GetObjectType = tmtypes.GetObjectParts
 		to.FailTimeout = 10 * time.Second
 	})
-	return &S3Store{client: client, tm: t, bucket: bucket, partSize: o.PartSize, bufs: &bufPool{}}
+	return &S3Store{client: client, tm: t, bucket: bucket, partSize: o.PartSize, partConcurrency: o.PartConcurrency,
+		bufs: &bufPool{}}
 }
 
 // Bucket is the bucket this store works in.
@@ -267,6 +269,14 @@ func (s *S3Store) Upload(ctx context.Context, key string, body io.Reader, size i
 	if size < ps {
 		return s.putSingle(ctx, key, body, size, meta)
 	}
+	if src, ok := body.(sourceFile); ok {
+		etag, err := s.putMultipart(ctx, key, src, size, meta, ps)
+		if err != nil {
+			return "", fmt.Errorf("upload s3://%s/%s: %w", s.bucket, key, err)
+		}
+		return etag, nil
+	}
+	// Any other reader can only be read once, in order: the transfer manager buffers its parts.
 	in := &tm.UploadObjectInput{
 		Bucket:        aws.String(s.bucket),
 		Key:           aws.String(key),
@@ -352,9 +362,23 @@ func (e *ChecksumError) Error() string {
 // itself but skips the parts of a multipart object, so the CRC is also computed here as the parts land (no second
 // read).
 func (s *S3Store) Download(ctx context.Context, key string, w io.WriterAt, sizeHint int64) (ObjectInfo, error) {
+	var info ObjectInfo
+	var err error
 	if sizeHint >= 0 && sizeHint < s.partSize {
-		return s.getSingle(ctx, key, w)
+		info, err = s.getSingle(ctx, key, w)
+	} else {
+		info, err = s.getMultipart(ctx, key, w)
 	}
+	if err != nil {
+		return info, fmt.Errorf("download s3://%s/%s: %w", s.bucket, key, err)
+	}
+	return info, nil
+}
+
+// downloadParts fetches an object with the transfer manager, by part number, verifying what can be verified: the
+// SDK checks each part's own checksum where S3 returns one, and the whole object's CRC32C is computed as the parts
+// land (S3 returns none on part GETs of a multipart object, so a HEAD asks for it).
+func (s *S3Store) downloadParts(ctx context.Context, key string, w io.WriterAt) (ObjectInfo, error) {
 	cw := newCRCWriterAt(w)
 	out, err := s.tm.DownloadObject(ctx, &tm.DownloadObjectInput{
 		Bucket:       aws.String(s.bucket),
@@ -363,7 +387,7 @@ func (s *S3Store) Download(ctx context.Context, key string, w io.WriterAt, sizeH
 		ChecksumMode: tmtypes.ChecksumModeEnabled,
 	})
 	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("download s3://%s/%s: %w", s.bucket, key, err)
+		return ObjectInfo{}, err
 	}
 	info := ObjectInfo{
 		Key:          key,
@@ -378,7 +402,7 @@ func (s *S3Store) Download(ctx context.Context, key string, w io.WriterAt, sizeH
 		h, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
 			IfMatch: aws.String(`"` + info.ETag + `"`), ChecksumMode: s3types.ChecksumModeEnabled})
 		if err != nil {
-			return info, fmt.Errorf("download s3://%s/%s: checksum: %w", s.bucket, key, err)
+			return info, fmt.Errorf("checksum: %w", err)
 		}
 		want, typ = aws.ToString(h.ChecksumCRC32C), tmtypes.ChecksumType(h.ChecksumType)
 	}
@@ -389,16 +413,16 @@ func (s *S3Store) Download(ctx context.Context, key string, w io.WriterAt, sizeH
 			// CRCs overlap. Read the file back once instead: rare, and exact.
 			ra, ok := w.(io.ReaderAt)
 			if !ok {
-				return info, fmt.Errorf("download s3://%s/%s: %w", s.bucket, key, err)
+				return info, err
 			}
 			h := crc32.New(castagnoli)
 			if _, rerr := io.Copy(h, io.NewSectionReader(ra, 0, info.Size)); rerr != nil {
-				return info, fmt.Errorf("download s3://%s/%s: checksum: %w", s.bucket, key, rerr)
+				return info, fmt.Errorf("checksum: %w", rerr)
 			}
 			crc = h.Sum32()
 		}
 		if got := crcBase64(crc); got != want {
-			return info, fmt.Errorf("download s3://%s/%s: %w", s.bucket, key, &ChecksumError{Key: key, Want: want, Got: got})
+			return info, &ChecksumError{Key: key, Want: want, Got: got}
 		}
 	}
 	return info, nil
@@ -422,7 +446,7 @@ func (s *S3Store) getSingle(ctx context.Context, key string, w io.WriterAt) (Obj
 			break
 		}
 		if !cut || attempt == bodyAttempts || ctx.Err() != nil {
-			return info, fmt.Errorf("download s3://%s/%s: %w", s.bucket, key, err)
+			return info, err
 		}
 	}
 	want, typ := aws.ToString(out.ChecksumCRC32C), out.ChecksumType
@@ -430,13 +454,13 @@ func (s *S3Store) getSingle(ctx context.Context, key string, w io.WriterAt) (Obj
 		h, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
 			IfMatch: aws.String(`"` + info.ETag + `"`), ChecksumMode: s3types.ChecksumModeEnabled})
 		if err != nil {
-			return info, fmt.Errorf("download s3://%s/%s: checksum: %w", s.bucket, key, err)
+			return info, fmt.Errorf("checksum: %w", err)
 		}
 		want, typ = aws.ToString(h.ChecksumCRC32C), h.ChecksumType
 	}
 	if want != "" && typ != s3types.ChecksumTypeComposite {
 		if got := crcBase64(crc); got != want {
-			return info, fmt.Errorf("download s3://%s/%s: %w", s.bucket, key, &ChecksumError{Key: key, Want: want, Got: got})
+			return info, &ChecksumError{Key: key, Want: want, Got: got}
 		}
 	}
 	return info, nil
