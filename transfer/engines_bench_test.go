@@ -1,0 +1,156 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	tm "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sync/errgroup"
+)
+
+// BenchmarkEngines compares three ways to move the 1 GiB and the 1,000 x 1 MiB data sets with the same client and
+// server: the SDK's feature/s3/transfermanager (what the design card names), its predecessor feature/s3/manager, and
+// fsxsync's own paths in S3Store (parts read and written in place; single requests through pooled buffers for
+// objects below a part). All three send and check a CRC32C. B/op is the memory each allocates per data set, the best
+// proxy for peak RSS a benchmark has. `make bench` does not run it; run
+//
+//	TMPDIR=/dev/shm FSXSYNC_VERSITYGW=.tools/bin/versitygw go test -run '^$' -bench Engines -benchtime 3x ./transfer
+func BenchmarkEngines(b *testing.B) {
+	for _, set := range []struct {
+		name  string
+		files int
+		size  int64
+	}{{"1GiB", 1, 1 << 30}, {"1000x1MiB", 1000, 1 << 20}} {
+		dir := benchDir(b, "engines-"+set.name)
+		var paths []string
+		for i := range set.files {
+			p := filepath.Join(dir, fmt.Sprintf("f%04d", i))
+			writeRandomFile(b, p, set.size, uint64(i))
+			paths = append(paths, p)
+		}
+		bucket := srv.NewBucket(b)
+		b.Cleanup(func() { os.RemoveAll(filepath.Join(srv.Dir, "root", bucket)) })
+		client := srv.Client()
+		store := NewS3Store(client, bucket, StoreOptions{})
+		tmc := tm.New(client, func(o *tm.Options) {
+			o.PartSizeBytes, o.MultipartUploadThreshold, o.Concurrency = DefaultPartSize, DefaultPartSize, DefaultPartConcurrency
+			o.ChecksumAlgorithm = tmtypes.ChecksumAlgorithmCrc32c
+			o.GetObjectType = tmtypes.GetObjectParts
+		})
+		up := manager.NewUploader(client, func(u *manager.Uploader) {
+			u.PartSize, u.Concurrency = DefaultPartSize, DefaultPartConcurrency
+		})
+		down := manager.NewDownloader(client, func(d *manager.Downloader) {
+			d.PartSize, d.Concurrency = DefaultPartSize, DefaultPartConcurrency
+		})
+		engines := []struct {
+			name     string
+			upload   func(ctx context.Context, key, path string, size int64) error
+			download func(ctx context.Context, key, path string, size int64) error
+		}{
+			{"transfermanager",
+				func(ctx context.Context, key, path string, size int64) error {
+					f, err := os.Open(path)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					_, err = tmc.UploadObject(ctx, &tm.UploadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+						Body: f, ChecksumType: tmtypes.ChecksumTypeFullObject})
+					return err
+				},
+				func(ctx context.Context, key, path string, size int64) error {
+					f, err := os.Create(path)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					_, err = tmc.DownloadObject(ctx, &tm.DownloadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+						WriterAt: f, ChecksumMode: tmtypes.ChecksumModeEnabled})
+					return err
+				}},
+			{"manager",
+				func(ctx context.Context, key, path string, size int64) error {
+					f, err := os.Open(path)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					_, err = up.Upload(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: f,
+						ChecksumAlgorithm: "CRC32C"})
+					return err
+				},
+				func(ctx context.Context, key, path string, size int64) error {
+					f, err := os.Create(path)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					_, err = down.Download(ctx, f, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+						ChecksumMode: "ENABLED"})
+					return err
+				}},
+			{"fsxsync",
+				func(ctx context.Context, key, path string, size int64) error {
+					f, err := os.Open(path)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					fi, err := f.Stat()
+					if err != nil {
+						return err
+					}
+					body := &stableReader{f: f, size: fi.Size(), mtime: fi.ModTime(), ctime: ctimeOf(fi), path: path}
+					_, err = store.Upload(ctx, key, body, size, nil, DefaultPartSize)
+					return err
+				},
+				func(ctx context.Context, key, path string, size int64) error {
+					f, err := os.Create(path)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					_, err = store.Download(ctx, key, f, size)
+					return err
+				}},
+		}
+		for _, eng := range engines {
+			each := func(b *testing.B, fn func(ctx context.Context, key, path string, size int64) error, out bool) {
+				g, ctx := errgroup.WithContext(context.Background())
+				g.SetLimit(DefaultConcurrency)
+				for i, p := range paths {
+					key := fmt.Sprintf("%s/f%04d", eng.name, i)
+					if out {
+						p = filepath.Join(dir, "out-"+filepath.Base(p))
+					}
+					g.Go(func() error { return fn(ctx, key, p, set.size) })
+				}
+				if err := g.Wait(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.Run(set.name+"/"+eng.name+"/upload", func(b *testing.B) {
+				b.SetBytes(int64(set.files) * set.size)
+				b.ReportAllocs()
+				for b.Loop() {
+					each(b, eng.upload, false)
+				}
+			})
+			b.Run(set.name+"/"+eng.name+"/download", func(b *testing.B) {
+				b.SetBytes(int64(set.files) * set.size)
+				b.ReportAllocs()
+				for b.Loop() {
+					each(b, eng.download, true)
+				}
+			})
+		}
+	}
+}
