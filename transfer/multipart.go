@@ -122,6 +122,18 @@ type partBody struct {
 	src sourceFile
 }
 
+// Read passes reads through, and at the end checks the file: a streaming upload (HTTPS, trailing checksum) sends its
+// last chunk only after this returns io.EOF.
+func (p *partBody) Read(b []byte) (int, error) {
+	n, err := p.SectionReader.Read(b)
+	if err == io.EOF {
+		if verr := p.src.Verify(); verr != nil {
+			return n, verr
+		}
+	}
+	return n, err
+}
+
 func (p *partBody) Seek(offset int64, whence int) (int64, error) {
 	if offset == 0 && whence == io.SeekStart {
 		if err := p.src.Verify(); err != nil {
