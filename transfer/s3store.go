@@ -16,6 +16,7 @@ import (
 	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // ObjectInfo is what S3 says about one object.
@@ -505,7 +506,7 @@ const bodyAttempts = 4
 // answer began (worth another try); other errors are the request's, already retried by the SDK.
 func (s *S3Store) getOnce(ctx context.Context, key string, w io.WriterAt, buf []byte) (*s3.GetObjectOutput, ObjectInfo, uint32, bool, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
-		ChecksumMode: s3types.ChecksumModeEnabled})
+		ChecksumMode: s3types.ChecksumModeEnabled}, withoutSDKValidation)
 	if err != nil {
 		return nil, ObjectInfo{}, 0, false, err
 	}
@@ -539,6 +540,16 @@ func (s *S3Store) getOnce(ctx context.Context, key string, w io.WriterAt, buf []
 		return out, info, 0, true, fmt.Errorf("got %d bytes of %d: %w", off, info.Size, io.ErrUnexpectedEOF)
 	}
 	return out, info, crc, false, nil
+}
+
+// withoutSDKValidation asks S3 for the object's checksum (ChecksumMode) but leaves checking it to getSingle, which
+// computes the CRC32C as it writes anyway: the SDK would compute it a second time, which cost 18% of the client's
+// CPU on 1 MiB downloads (pprof of BenchmarkMiB1000).
+func withoutSDKValidation(o *s3.Options) {
+	o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+		_, err := stack.Deserialize.Remove("AWSChecksum:ValidateOutputPayloadChecksum")
+		return err
+	})
 }
 
 // copyBufferSize is the buffer a GetObject body is copied through.
