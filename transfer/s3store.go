@@ -552,8 +552,10 @@ func withoutSDKValidation(o *s3.Options) {
 	})
 }
 
-// copyBufferSize is the buffer a GetObject body is copied through.
-const copyBufferSize = 256 << 10
+// copyBufferSize is the buffer a GetObject body is copied through, one per file or part in flight. 64 KiB is what
+// a loopback socket hands over per read anyway: 256 KiB buffers cost 8 MiB more peak RSS on 1 MiB downloads (32 in
+// flight) and were no faster.
+const copyBufferSize = 64 << 10
 
 // PutSmall writes a small object (a directory marker or a symlink) in one request.
 func (s *S3Store) PutSmall(ctx context.Context, key string, body []byte, meta map[string]string) (string, error) {
