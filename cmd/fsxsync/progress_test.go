@@ -117,8 +117,15 @@ func TestProgressStatusOnSIGUSR2(t *testing.T) {
 	f, env, args := progressRun(t, 40, 60*time.Millisecond)
 	cmd := exec.Command(f.bin, append(args, "--progress-interval", "1h", "--log-format", "json")...)
 	cmd.Env = env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// stderr is a regular file here, as in a batch job's slurm-%j.out.
+	logPath := filepath.Join(f.dir, "slurm-42.out")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -130,15 +137,24 @@ func TestProgressStatusOnSIGUSR2(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("sync: %v\nstderr:\n%s", err, &stderr)
+	werr := cmd.Wait()
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := bytes.NewBuffer(b)
+	if werr != nil {
+		t.Fatalf("sync: %v\nstderr:\n%s", werr, stderr)
+	}
+	if bytes.ContainsAny(b, "\r\x1b") {
+		t.Errorf("the log file has carriage returns or escape sequences:\n%q", b)
 	}
 	n := strings.Count(stderr.String(), `"msg":"progress"`)
 	if n != 2 {
-		t.Errorf("%d JSON status records after 2 SIGUSR2 (interval 1h); want 2:\n%s", n, &stderr)
+		t.Errorf("%d JSON status records after 2 SIGUSR2 (interval 1h); want 2:\n%s", n, stderr)
 	}
 	if !strings.Contains(stderr.String(), `"files_total":40`) {
-		t.Errorf("status record lacks files_total 40:\n%s", &stderr)
+		t.Errorf("status record lacks files_total 40:\n%s", stderr)
 	}
 }
 
