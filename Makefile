@@ -24,7 +24,7 @@ FUZZTIME ?= 10s
 # Tests find the tools and the CLI through these variables (see internal/s3test, internal/iamtest).
 TEST_ENV := FSXSYNC_VERSITYGW=$(VERSITYGW) FSXSYNC_EC2_METADATA_MOCK=$(EC2_METADATA_MOCK) FSXSYNC_BIN=$(FSXSYNC)
 
-.PHONY: all tools build test demo bench bench-compare fuzz clean test-secrets test-race slurm docs
+.PHONY: all tools build test demo bench bench-go bench-compare fuzz clean test-secrets test-race slurm docs
 
 all: build
 
@@ -67,13 +67,16 @@ test-secrets: tools build
 demo: tools build
 	$(TEST_ENV) scripts/demo.sh
 
-# Benchmarks: the engine against a local versitygw (server data and test data on tmpfs, like the figures in
-# README.md), the no-op planning of BENCH_ENTRIES entries, the merge/decide hot path and the parallel walk on a file
-# system with 1 ms per call. BENCH_COUNT runs of each give medians (`benchstat` reads the output).
+# Benchmarks. `make bench` is both halves: bench-go, the Go benchmarks (the engine against a local versitygw, server
+# data and test data on tmpfs; the no-op planning of BENCH_ENTRIES entries; the merge/decide hot path; the parallel
+# walk on a file system with 1 ms per call; key mapping and metadata codec; BENCH_COUNT runs of each give medians,
+# `benchstat` reads the output), then bench-compare, fsxsync side by side with the raw-SDK floor and the peers.
 BENCH_TMP ?= $(shell [ -d /dev/shm ] && echo /dev/shm || echo /tmp)
 BENCH_ENTRIES ?= 1000000
 BENCH_COUNT ?= 3
-bench: tools build
+bench: bench-go bench-compare
+
+bench-go: tools build
 	TMPDIR=$(BENCH_TMP) FSXSYNC_BENCH_ENTRIES=$(BENCH_ENTRIES) $(TEST_ENV) go test -run '^$$' \
 		-bench 'PlanNoop|OneGiB|SmallFiles10k|MiB1000|MergeDecide' -benchtime 2x -count $(BENCH_COUNT) -timeout 60m ./transfer/
 	$(TEST_ENV) go test -run '^$$' -bench 'WalkLatency/10k' -benchtime 1x ./fsx/
