@@ -57,69 +57,51 @@ func BenchmarkEngines(b *testing.B) {
 		}{
 			{"transfermanager",
 				func(ctx context.Context, key, path string, size int64) error {
-					f, err := os.Open(path)
-					if err != nil {
+					return withFile(path, false, func(f *os.File) error {
+						_, err := tmc.UploadObject(ctx, &tm.UploadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+							Body: f, ChecksumType: tmtypes.ChecksumTypeFullObject})
 						return err
-					}
-					defer f.Close()
-					_, err = tmc.UploadObject(ctx, &tm.UploadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
-						Body: f, ChecksumType: tmtypes.ChecksumTypeFullObject})
-					return err
+					})
 				},
 				func(ctx context.Context, key, path string, size int64) error {
-					f, err := os.Create(path)
-					if err != nil {
+					return withFile(path, true, func(f *os.File) error {
+						_, err := tmc.DownloadObject(ctx, &tm.DownloadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+							WriterAt: f, ChecksumMode: tmtypes.ChecksumModeEnabled})
 						return err
-					}
-					defer f.Close()
-					_, err = tmc.DownloadObject(ctx, &tm.DownloadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
-						WriterAt: f, ChecksumMode: tmtypes.ChecksumModeEnabled})
-					return err
+					})
 				}},
 			{"manager",
 				func(ctx context.Context, key, path string, size int64) error {
-					f, err := os.Open(path)
-					if err != nil {
+					return withFile(path, false, func(f *os.File) error {
+						_, err := up.Upload(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: f,
+							ChecksumAlgorithm: "CRC32C"})
 						return err
-					}
-					defer f.Close()
-					_, err = up.Upload(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: f,
-						ChecksumAlgorithm: "CRC32C"})
-					return err
+					})
 				},
 				func(ctx context.Context, key, path string, size int64) error {
-					f, err := os.Create(path)
-					if err != nil {
+					return withFile(path, true, func(f *os.File) error {
+						_, err := down.Download(ctx, f, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+							ChecksumMode: "ENABLED"})
 						return err
-					}
-					defer f.Close()
-					_, err = down.Download(ctx, f, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
-						ChecksumMode: "ENABLED"})
-					return err
+					})
 				}},
 			{"fsxsync",
 				func(ctx context.Context, key, path string, size int64) error {
-					f, err := os.Open(path)
-					if err != nil {
+					return withFile(path, false, func(f *os.File) error {
+						fi, err := f.Stat()
+						if err != nil {
+							return err
+						}
+						body := &stableReader{f: f, size: fi.Size(), mtime: fi.ModTime(), ctime: ctimeOf(fi), path: path}
+						_, err = store.Upload(ctx, key, body, size, nil, DefaultPartSize)
 						return err
-					}
-					defer f.Close()
-					fi, err := f.Stat()
-					if err != nil {
-						return err
-					}
-					body := &stableReader{f: f, size: fi.Size(), mtime: fi.ModTime(), ctime: ctimeOf(fi), path: path}
-					_, err = store.Upload(ctx, key, body, size, nil, DefaultPartSize)
-					return err
+					})
 				},
 				func(ctx context.Context, key, path string, size int64) error {
-					f, err := os.Create(path)
-					if err != nil {
+					return withFile(path, true, func(f *os.File) error {
+						_, err := store.Download(ctx, key, f, size)
 						return err
-					}
-					defer f.Close()
-					_, err = store.Download(ctx, key, f, size)
-					return err
+					})
 				}},
 		}
 		for _, eng := range engines {
@@ -153,4 +135,18 @@ func BenchmarkEngines(b *testing.B) {
 			})
 		}
 	}
+}
+
+// withFile opens path (or creates it, for a download), runs fn with it and closes it.
+func withFile(path string, create bool, fn func(*os.File) error) error {
+	open := os.Open
+	if create {
+		open = os.Create
+	}
+	f, err := open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return fn(f)
 }

@@ -267,4 +267,3 @@ func copyAt(w io.WriterAt, r io.Reader, off int64, buf []byte, sum bool) (crc ui
 		}
 	}
 }
-

@@ -429,17 +429,11 @@ func (s *S3Store) downloadParts(ctx context.Context, key string, w io.WriterAt) 
 		LastModified: aws.ToTime(out.LastModified),
 		Metadata:     out.Metadata,
 	}
-	want, typ := aws.ToString(out.ChecksumCRC32C), out.ChecksumType
-	if want == "" && strings.Contains(info.ETag, "-") {
-		// A multipart object: GETs of its parts carry no checksum, so ask for the whole object's.
-		h, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
-			IfMatch: aws.String(`"` + info.ETag + `"`), ChecksumMode: s3types.ChecksumModeEnabled})
-		if err != nil {
-			return info, fmt.Errorf("checksum: %w", err)
-		}
-		want, typ = aws.ToString(h.ChecksumCRC32C), tmtypes.ChecksumType(h.ChecksumType)
+	want, typ, err := s.wholeChecksum(ctx, key, info.ETag, aws.ToString(out.ChecksumCRC32C), s3types.ChecksumType(out.ChecksumType))
+	if err != nil {
+		return info, err
 	}
-	if want != "" && typ != tmtypes.ChecksumTypeComposite {
+	if want != "" && typ != s3types.ChecksumTypeComposite {
 		crc, err := cw.sum(info.Size)
 		if err != nil {
 			// The SDK fetched a part again after a cut connection and rewrote it from its start, so the running
@@ -482,14 +476,9 @@ func (s *S3Store) getSingle(ctx context.Context, key string, w io.WriterAt) (Obj
 			return info, err
 		}
 	}
-	want, typ := aws.ToString(out.ChecksumCRC32C), out.ChecksumType
-	if want == "" && strings.Contains(info.ETag, "-") {
-		h, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
-			IfMatch: aws.String(`"` + info.ETag + `"`), ChecksumMode: s3types.ChecksumModeEnabled})
-		if err != nil {
-			return info, fmt.Errorf("checksum: %w", err)
-		}
-		want, typ = aws.ToString(h.ChecksumCRC32C), h.ChecksumType
+	want, typ, err := s.wholeChecksum(ctx, key, info.ETag, aws.ToString(out.ChecksumCRC32C), out.ChecksumType)
+	if err != nil {
+		return info, err
 	}
 	if want != "" && typ != s3types.ChecksumTypeComposite {
 		if got := crcBase64(crc); got != want {
@@ -497,6 +486,20 @@ func (s *S3Store) getSingle(ctx context.Context, key string, w io.WriterAt) (Obj
 		}
 	}
 	return info, nil
+}
+
+// wholeChecksum returns the object's CRC32C and its type: the one a GET returned, or, for a multipart object whose
+// GETs carry none, the one a HEAD (conditional on the same ETag) returns.
+func (s *S3Store) wholeChecksum(ctx context.Context, key, etag, got string, typ s3types.ChecksumType) (string, s3types.ChecksumType, error) {
+	if got != "" || !strings.Contains(etag, "-") {
+		return got, typ, nil
+	}
+	h, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
+		IfMatch: aws.String(`"` + etag + `"`), ChecksumMode: s3types.ChecksumModeEnabled})
+	if err != nil {
+		return "", "", fmt.Errorf("checksum: %w", err)
+	}
+	return aws.ToString(h.ChecksumCRC32C), h.ChecksumType, nil
 }
 
 // bodyAttempts is how many times a GetObject whose body was cut short is tried.
