@@ -98,7 +98,8 @@ func TestProgressLinesInBatch(t *testing.T) {
 		t.Fatalf("%d status lines in %v at an interval of %v; want at least %d:\n%s", len(at), took, interval, max(2, want), raw)
 	}
 	for i := 1; i < len(at); i++ {
-		if gap := at[i].Sub(at[i-1]); gap < interval/2 || gap > 4*interval {
+		// A ticker never fires early; a loaded CI machine may deliver a line late, so only a gross miss fails.
+		if gap := at[i].Sub(at[i-1]); gap < interval/2 || gap > 8*interval {
 			t.Errorf("status lines %d and %d came %v apart; the interval is %v", i-1, i, gap, interval)
 		}
 	}
