@@ -304,7 +304,7 @@ func parseExactSeconds(v string) (t time.Time, ok bool, err error) {
 	return time.Unix(0, total), true, nil
 }
 
-// allDigits reports whether s is a non-empty string of ASCII digits.
+// allDigits reports whether s is a non-empty string of ASCII digits; strconv alone would also take signs.
 func allDigits(s string) bool {
 	if s == "" {
 		return false

@@ -151,7 +151,7 @@ func parseMountinfoLine(text string) (Mount, error) {
 		return Mount{}, fmt.Errorf("parent ID: %w", err)
 	}
 	major, minor, ok := strings.Cut(fields[2], ":")
-	if !ok || !mountinfoDigits(major) || !mountinfoDigits(minor) {
+	if !ok || !allDigits(major) || !allDigits(minor) {
 		return Mount{}, fmt.Errorf("device %q is not major:minor", fields[2])
 	}
 	if m.Root, err = unescapeMountinfo(fields[3], true); err != nil {
@@ -194,23 +194,10 @@ func parseMountinfoLine(text string) (Mount, error) {
 
 // parseMountID parses a mount ID, which the kernel prints as a plain decimal number.
 func parseMountID(s string) (int, error) {
-	if !mountinfoDigits(s) {
+	if !allDigits(s) {
 		return 0, fmt.Errorf("%q is not a decimal number", s)
 	}
 	return strconv.Atoi(s)
-}
-
-// mountinfoDigits reports whether s is a non-empty run of ASCII digits; strconv alone would also take signs.
-func mountinfoDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // unescapeMountinfo decodes the three-digit octal escapes (such as `\040` for a space) the kernel writes for bytes

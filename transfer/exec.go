@@ -121,6 +121,11 @@ func (s *stableReader) Verify() error {
 	if n, _ := s.f.ReadAt(b[:], s.size); n > 0 {
 		return &ChangedError{Path: s.path, What: "it grew"}
 	}
+	return s.sameFile()
+}
+
+// sameFile compares the open file's size, mtime and ctime with what they were when the upload began.
+func (s *stableReader) sameFile() error {
 	fi, err := s.f.Stat()
 	if err != nil {
 		return err
@@ -159,12 +164,8 @@ func (s *stableReader) Read(p []byte) (int, error) {
 		if s.n != s.size {
 			return n, &ChangedError{Path: s.path, What: fmt.Sprintf("it shrank to %d bytes from %d", s.n, s.size)}
 		}
-		fi, serr := s.f.Stat()
-		if serr != nil {
+		if serr := s.sameFile(); serr != nil {
 			return n, serr
-		}
-		if fi.Size() != s.size || !fi.ModTime().Equal(s.mtime) || !ctimeOf(fi).Equal(s.ctime) {
-			return n, &ChangedError{Path: s.path, What: "its size, mtime or ctime changed"}
 		}
 	}
 	return n, err
