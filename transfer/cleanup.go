@@ -29,7 +29,7 @@ type cleaner struct{ n atomic.Int64 }
 func (e *engine) tempFound(root, tempKey string) {
 	dir, base := path.Split(tempKey)
 	target, ok := fsx.TempTarget(base)
-	if e.dir != Download || (!ok && e.o.Shard.Count > 1) || (ok && !e.o.Shard.Owns(dir+target)) {
+	if e.dir != Download || (!ok && e.o.Shard != nil && e.o.Shard.Partial()) || (ok && !e.owns(dir+target)) {
 		return
 	}
 	if err := os.Remove(filepath.Join(root, filepath.FromSlash(tempKey))); err == nil {
@@ -50,12 +50,12 @@ func (e *engine) abortLeftoverUploads(ctx context.Context, before time.Time) {
 	ups, err := lister.ListUploads(ctx, e.prefix())
 	if err != nil {
 		// Listing uploads needs s3:ListBucketMultipartUploads, which a role may well lack: cleanup is a courtesy.
-		e.o.Log.Info("could not look for multipart uploads left by an interrupted run", "error", shortError(err))
+		e.o.Log.Info("could not look for multipart uploads left by an interrupted run", "error", Brief(err))
 		return
 	}
 	for _, u := range ups {
 		key := u.Key[len(e.prefix()):]
-		if !u.Initiated.Before(before) || !e.o.Shard.Owns(key) {
+		if !u.Initiated.Before(before) || !e.owns(key) {
 			continue
 		}
 		if err := lister.AbortUpload(ctx, u.Key, u.UploadID); err == nil {

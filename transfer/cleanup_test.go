@@ -1,4 +1,4 @@
-package transfer
+package transfer_test
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/fsxsync/fsxsync/fsx"
+	"github.com/fsxsync/fsxsync/transfer"
+	"github.com/fsxsync/fsxsync/transfer/slurm"
 )
 
 // What a kill -9 leaves (temp files in a download destination, multipart uploads left open) is removed by the next
@@ -43,9 +45,9 @@ func TestNextRunCleansUpLeftovers(t *testing.T) {
 	})
 
 	// A killed upload left multipart uploads open: one for a key of this shard, one for another shard's key.
-	c := srv.Client()
+	c := srv(t).Client()
 	mine, theirs := "", ""
-	shard := Shard{Index: 0, Count: 2}
+	shard := slurm.Shard{Index: 0, Count: 2}
 	for i := 0; mine == "" || theirs == ""; i++ {
 		k := "k" + string(rune('a'+i%26)) + strings.Repeat("x", i/26)
 		if shard.Owns(k) && mine == "" {
@@ -60,9 +62,9 @@ func TestNextRunCleansUpLeftovers(t *testing.T) {
 		}
 	}
 	time.Sleep(1100 * time.Millisecond) // upload times have whole-second precision
-	s, _ := ParseLocation(src)
-	d, _ := ParseLocation("s3://" + bucket + "/c")
-	rep, err := Run(context.Background(), store, Options{Src: s, Dst: d, Recursive: true, Shard: shard})
+	s, _ := transfer.ParseLocation(src)
+	d, _ := transfer.ParseLocation("s3://" + bucket + "/c")
+	rep, err := transfer.Run(context.Background(), store, transfer.Options{Src: s, Dst: d, Recursive: true, Shard: shard})
 	if err != nil {
 		t.Fatal(err)
 	}

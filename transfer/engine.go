@@ -47,8 +47,8 @@ type Options struct {
 	// Drain, when closed, makes the run stop starting new files (a clean stop: SIGTERM from a time limit); files in
 	// flight finish unless ctx is cancelled too. Run then returns ErrStopped. Nil never drains.
 	Drain <-chan struct{}
-	// Shard is this task's share of the keys (Slurm arrays and multi-task steps); the zero value is everything.
-	Shard Shard
+	// Shard is this task's share of the keys (Slurm arrays and multi-task steps); nil is everything.
+	Shard Share
 	// DirMarkers uploads a directory marker for every directory (as FSx export does), not only for empty ones.
 	DirMarkers bool
 	// FollowSymlinks uploads the content of the file a link points to, instead of storing the link.
@@ -65,25 +65,13 @@ type Options struct {
 	Released       ReleasedPolicy
 	RestoreTimeout time.Duration
 	// Stats, when set, is the S3 client's request counter: the report gives its retries.
-	Stats *RequestStats
+	Stats RetryCounter
 	// plan, when set (by Plan), receives each action a dry run would take instead of a printed line.
 	plan func(*item, Action)
 }
 
 // DefaultConcurrency is the number of files in flight by default; see README "Tuning" for the measurements.
 const DefaultConcurrency = 32
-
-// ObjectStore is the S3 side as the engine uses it. *S3Store implements it; tests may substitute a fake.
-type ObjectStore interface {
-	Bucket() string
-	List(ctx context.Context, prefix string, fn func([]ObjectInfo) error) error
-	Head(ctx context.Context, key string) (ObjectInfo, error)
-	Upload(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string, partSize int64) (string, error)
-	Download(ctx context.Context, key string, w io.WriterAt, sizeHint int64) (ObjectInfo, error)
-	PutSmall(ctx context.Context, key string, body []byte, meta map[string]string) (string, error)
-	GetSmall(ctx context.Context, key string, limit int64) ([]byte, ObjectInfo, error)
-	Delete(ctx context.Context, key string) error
-}
 
 // Direction of a transfer.
 type Direction int
@@ -174,14 +162,16 @@ func runWith(ctx context.Context, store ObjectStore, o Options, body func(*engin
 		o.PartConcurrency = DefaultPartConcurrency
 	}
 	rep := newReport(o)
-	// Large files move in parallel parts, each upload holding (part concurrency + 1) part buffers. Letting every
-	// worker carry one would multiply memory and requests by the part concurrency, so only as many large files run
-	// at once as keep the number of requests in flight near --concurrency.
+	// Large files move in parallel parts, --part-concurrency requests each. Letting every worker carry one would
+	// multiply the requests in flight by the part concurrency, so only as many large files run at once as keep the
+	// number of requests in flight near --concurrency.
 	large := semaphore.NewWeighted(int64(max(1, o.Concurrency/o.PartConcurrency)))
 	e := &engine{store: store, o: o, dir: dir, rep: rep, large: large, defaultMode: fsx.DefaultFileMode()}
 	o.Progress.start()
 	err = body(e)
-	rep.Retries = o.Stats.Retries()
+	if o.Stats != nil {
+		rep.Retries = o.Stats.Retries()
+	}
 	rep.CleanedUp = e.cleaned.n.Load()
 	rep.finish(err)
 	return rep, err
@@ -275,7 +265,7 @@ func (e *engine) runTree(ctx context.Context) error {
 		err := merge(ctx, srcCh, dstCh, e.dir == Download, func(it *item) error {
 			it.action = Decide(it.src, it.dst, e.o.Compare, e.o.Delete)
 			e.placeItem(it)
-			if !e.o.Shard.Owns(it.key) {
+			if !e.owns(it.key) {
 				// Another task's key: nothing to do here, but the state writer still needs its place in the order.
 				it.action, it.err, it.notMine = ActionSkip, nil, true
 			}
@@ -312,10 +302,6 @@ func (e *engine) runTree(ctx context.Context) error {
 
 // workBacklog is how many planned items may wait for a worker: about 4 MB of memory at most, and the planner's lead.
 const workBacklog = 10000
-
-// ErrStopped reports a run that stopped starting new files because it was asked to (Options.Drain: SIGTERM,
-// SIGUSR1, SIGINT). What was in flight finished or was rolled back; nothing partial is left; a rerun finishes the rest.
-var ErrStopped = errors.New("stopped early on request; nothing partial was left; run again to finish")
 
 // pipeline runs produce, which emits items in order; items that need work go to a fixed pool of workers, the rest
 // straight to collect. collect sees every item exactly once, from one goroutine, in completion order. It returns the

@@ -1,4 +1,4 @@
-package transfer
+package transfer_test
 
 import (
 	"bytes"
@@ -19,20 +19,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/fsxsync/fsxsync/internal/s3test"
+	"github.com/fsxsync/fsxsync/transfer"
+	"github.com/fsxsync/fsxsync/transfer/s3store"
 )
 
-// srv is the versitygw instance shared by this package's tests (started in TestMain).
-var srv *s3test.Server
+// srv is the versitygw instance shared by this package's tests, started by the first test that needs it: the pure
+// tests of the engine (decide, merge, filter) run without one.
+func srv(t testing.TB) *s3test.Server { return s3test.Shared(t) }
 
 func TestMain(m *testing.M) {
-	var err error
-	srv, err = s3test.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "transfer tests need versitygw: %v\n", err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	srv.Stop()
+	s3test.StopShared()
 	os.Exit(code)
 }
 
@@ -133,15 +130,15 @@ func randBytes(n int) []byte {
 }
 
 type runCfg struct {
-	compare CompareMode
+	compare transfer.CompareMode
 	del     bool
 	dryRun  bool
-	rules   []Rule
+	rules   []transfer.Rule
 	state   string
 	part    int64
 }
 
-func runSync(t testing.TB, store ObjectStore, src, dst string, c runCfg) *Report {
+func runSync(t testing.TB, store transfer.ObjectStore, src, dst string, c runCfg) *transfer.Report {
 	t.Helper()
 	rep, err := runSyncErr(context.Background(), store, src, dst, c)
 	if err != nil {
@@ -153,28 +150,28 @@ func runSync(t testing.TB, store ObjectStore, src, dst string, c runCfg) *Report
 	return rep
 }
 
-func runSyncErr(ctx context.Context, store ObjectStore, src, dst string, c runCfg) (*Report, error) {
-	s, err := ParseLocation(src)
+func runSyncErr(ctx context.Context, store transfer.ObjectStore, src, dst string, c runCfg) (*transfer.Report, error) {
+	s, err := transfer.ParseLocation(src)
 	if err != nil {
 		return nil, err
 	}
-	d, err := ParseLocation(dst)
+	d, err := transfer.ParseLocation(dst)
 	if err != nil {
 		return nil, err
 	}
-	f, err := NewFilter(c.rules)
+	f, err := transfer.NewFilter(c.rules)
 	if err != nil {
 		return nil, err
 	}
 	var log bytes.Buffer
-	rep, err := Run(ctx, store, Options{Src: s, Dst: d, Recursive: true, Compare: c.compare, Delete: c.del,
+	rep, err := transfer.Run(ctx, store, transfer.Options{Src: s, Dst: d, Recursive: true, Compare: c.compare, Delete: c.del,
 		DryRun: c.dryRun, Filter: f, Concurrency: 8, PartSize: c.part, StatePath: c.state, Out: &log, Log: slog.New(slog.NewTextHandler(&log, nil))})
 	return rep, err
 }
 
-func newStore(t testing.TB) (*S3Store, string) {
-	bucket := srv.NewBucket(t)
-	return NewS3Store(srv.Client(), bucket, StoreOptions{PartSize: 5 << 20, PartConcurrency: 4}), bucket
+func newStore(t testing.TB) (*s3store.Store, string) {
+	bucket := srv(t).NewBucket(t)
+	return s3store.New(srv(t).Client(), bucket, s3store.Options{PartSize: 5 << 20, PartConcurrency: 4}), bucket
 }
 
 func objectKeys(t testing.TB, c *s3.Client, bucket, prefix string) []string {
@@ -217,15 +214,15 @@ func TestRoundTrip(t *testing.T) {
 	writeTree(t, src, sampleTree(), mtime)
 	os.Symlink("small.txt", filepath.Join(src, "link-to-small"))
 	remote := "s3://" + bucket + "/run1"
-	upState := StatePath(stateDir, "", bucket, "run1/", src)
-	downState := StatePath(stateDir, "", bucket, "run1/", dst)
+	upState := transfer.StatePath(stateDir, "", bucket, "run1/", src)
+	downState := transfer.StatePath(stateDir, "", bucket, "run1/", dst)
 
 	rep := runSync(t, store, src, remote, runCfg{state: upState})
 	// 9 files + 1 symlink + 2 empty-directory markers ("nested/" is implied by its child).
 	if rep.Transferred.Files != 12 {
 		t.Errorf("upload transferred %d, want 12", rep.Transferred.Files)
 	}
-	keys := objectKeys(t, srv.Client(), bucket, "run1/")
+	keys := objectKeys(t, srv(t).Client(), bucket, "run1/")
 	for _, want := range []string{"run1/empty-dir/", "run1/nested/empty/", "run1/link-to-small"} {
 		if !contains(keys, want) {
 			t.Errorf("object %s missing; have %v", want, keys)
@@ -262,11 +259,11 @@ func TestRoundTrip(t *testing.T) {
 
 // countingStore counts HEAD requests.
 type countingStore struct {
-	ObjectStore
+	transfer.ObjectStore
 	heads atomic.Int64
 }
 
-func (c *countingStore) Head(ctx context.Context, key string) (ObjectInfo, error) {
+func (c *countingStore) Head(ctx context.Context, key string) (transfer.ObjectInfo, error) {
 	c.heads.Add(1)
 	return c.ObjectStore.Head(ctx, key)
 }

@@ -1,4 +1,4 @@
-package transfer
+package transfer_test
 
 import (
 	"bytes"
@@ -19,6 +19,8 @@ import (
 
 	"github.com/fsxsync/fsxsync/fsx"
 	"github.com/fsxsync/fsxsync/internal/faultproxy"
+	"github.com/fsxsync/fsxsync/transfer"
+	"github.com/fsxsync/fsxsync/transfer/s3store"
 )
 
 // Nothing lost under faults: the engine, with the S3 client fsxsync itself builds (LoadConfig: 10 attempts,
@@ -58,15 +60,15 @@ type faultCase struct {
 	name  string // the table's "injected fault"
 	short string // subtest and prefix name
 	// rule picks the fault for each request; nil for the outage case, which takes the server away instead.
-	rule func(dir Direction) faultproxy.Rule
+	rule func(dir transfer.Direction) faultproxy.Rule
 	// outage takes the proxy down for faultOutage a third of the way through the run (see armOutage).
 	outage bool
 	// check makes case-specific assertions on the run and returns what it measured, for the table.
-	check func(t *testing.T, rep *Report, stats *RequestStats, reqs []faultproxy.Request) string
+	check func(t *testing.T, rep *transfer.Report, stats *s3store.RequestStats, reqs []faultproxy.Request) string
 	// knownBug recognises the outcome of a diagnosed, not yet fixed bug and returns its description: the subtest
 	// records it and skips after its safety checks and a rerun, instead of failing. Once the bug is fixed the outcome
 	// no longer matches, and the case must complete like the others.
-	knownBug func(rep *Report, err error) string
+	knownBug func(rep *transfer.Report, err error) string
 }
 
 type faultRow struct{ fault, direction, happened, verified string }
@@ -75,15 +77,15 @@ func TestFaults(t *testing.T) {
 	// LoadConfig reads credentials and region through the SDK's default chain, as the CLI does; point it at the
 	// test server's keys and keep this machine's AWS configuration out. t.Setenv makes this test non-parallel.
 	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": srv.AccessKey, "AWS_SECRET_ACCESS_KEY": srv.SecretKey, "AWS_REGION": srv.Region,
+		"AWS_ACCESS_KEY_ID": srv(t).AccessKey, "AWS_SECRET_ACCESS_KEY": srv(t).SecretKey, "AWS_REGION": srv(t).Region,
 		"AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull, "AWS_EC2_METADATA_DISABLED": "true",
 		"AWS_PROFILE": "", "AWS_SESSION_TOKEN": "", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_S3": "",
 	} {
 		t.Setenv(k, v)
 	}
-	bucket := srv.NewBucket(t)
+	bucket := srv(t).NewBucket(t)
 	// The clean store talks to versitygw directly: it seeds the downloads and reads back what uploads stored.
-	clean := NewS3Store(srv.Client(), bucket, StoreOptions{PartSize: faultPartSize, PartConcurrency: 4})
+	clean := s3store.New(srv(t).Client(), bucket, s3store.Options{PartSize: faultPartSize, PartConcurrency: 4})
 	src := t.TempDir()
 	files := faultTree()
 	writeTree(t, src, files, time.Unix(1700000000, 0))
@@ -92,8 +94,8 @@ func TestFaults(t *testing.T) {
 	var rows []faultRow
 	start := time.Now()
 	for _, c := range faultCases() {
-		for _, dir := range []Direction{Upload, Download} {
-			direction := map[Direction]string{Upload: "upload", Download: "download"}[dir]
+		for _, dir := range []transfer.Direction{transfer.Upload, transfer.Download} {
+			direction := map[transfer.Direction]string{transfer.Upload: "upload", transfer.Download: "download"}[dir]
 			t.Run(c.short+"/"+direction, func(t *testing.T) {
 				row := faultRow{fault: c.name, direction: direction}
 				defer func() {
@@ -114,7 +116,7 @@ func TestFaults(t *testing.T) {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.fault, r.direction, r.happened, r.verified)
 	}
 	fmt.Fprintf(&b, "\nTree: 30 small files (0-64 KiB) and 3 files of 12 MiB (3 parts of 5 MiB), %s each way; "+
-		"concurrency 8, 4 parts in flight per file. All cases took %.0f s.\n", HumanBytes(treeBytes(files)), time.Since(start).Seconds())
+		"concurrency 8, 4 parts in flight per file. All cases took %.0f s.\n", transfer.HumanBytes(treeBytes(files)), time.Since(start).Seconds())
 	t.Logf("fault matrix:\n%s", b.String())
 	if path := os.Getenv("FSXSYNC_WRITE_FAULT_MATRIX"); path != "" {
 		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
@@ -136,7 +138,7 @@ func faultCases() []faultCase {
 		{
 			name:  fmt.Sprintf("503 SlowDown on 30%% of requests for the first %.0f s", slowDownFor.Seconds()),
 			short: "slowdown",
-			rule: func(Direction) faultproxy.Rule {
+			rule: func(transfer.Direction) faultproxy.Rule {
 				// A window, as S3 throttles a prefix for a while: without an end, the few operations that draw
 				// SlowDown four or five times in a row (backoff 0-1 s, 0-2 s, 0-4 s, 0-8 s, ...) would make the
 				// case last anywhere from 2 to 30 s.
@@ -153,7 +155,7 @@ func faultCases() []faultCase {
 		{
 			name:  "500 InternalError on 20% of requests",
 			short: "internalerror",
-			rule: func(Direction) faultproxy.Rule {
+			rule: func(transfer.Direction) faultproxy.Rule {
 				return func(*http.Request, int) faultproxy.Action {
 					if rand.Float64() < 0.2 {
 						return faultproxy.Action{Fault: faultproxy.InternalError}
@@ -166,7 +168,7 @@ func faultCases() []faultCase {
 		{
 			name:  "latency spike of 1-2 s on 10% of requests",
 			short: "latency",
-			rule: func(Direction) faultproxy.Rule {
+			rule: func(transfer.Direction) faultproxy.Rule {
 				return func(*http.Request, int) faultproxy.Action {
 					if rand.Float64() < 0.1 {
 						return faultproxy.Action{Delay: time.Second + rand.N(time.Second)}
@@ -178,7 +180,7 @@ func faultCases() []faultCase {
 		{
 			name:  "connection reset mid-body (first try of every PUT, cut after half its body; of every GET and POST, cut after half the answer)",
 			short: "reset",
-			rule: func(Direction) faultproxy.Rule {
+			rule: func(transfer.Direction) faultproxy.Rule {
 				return func(r *http.Request, seen int) faultproxy.Action {
 					switch {
 					case seen > 0:
@@ -196,13 +198,13 @@ func faultCases() []faultCase {
 		{
 			name:  "truncated response: FIN after half the body (first try of every object GET; of every CompleteMultipartUpload)",
 			short: "truncate",
-			rule: func(dir Direction) faultproxy.Rule {
+			rule: func(dir transfer.Direction) faultproxy.Rule {
 				return func(r *http.Request, seen int) faultproxy.Action {
 					switch {
 					case seen > 0:
-					case dir == Upload && r.Method == http.MethodPost && r.URL.Query().Has("uploadId"):
+					case dir == transfer.Upload && r.Method == http.MethodPost && r.URL.Query().Has("uploadId"):
 						return faultproxy.Action{Fault: faultproxy.TruncateResponse}
-					case dir == Download && isObjectGet(r):
+					case dir == transfer.Download && isObjectGet(r):
 						return faultproxy.Action{Fault: faultproxy.TruncateResponse}
 					}
 					return faultproxy.Action{}
@@ -214,7 +216,7 @@ func faultCases() []faultCase {
 		{
 			name:  "truncated listing: FIN after half the body (first try of every ListObjectsV2)",
 			short: "truncatelist",
-			rule: func(Direction) faultproxy.Rule {
+			rule: func(transfer.Direction) faultproxy.Rule {
 				return func(r *http.Request, seen int) faultproxy.Action {
 					if seen == 0 && r.Method == http.MethodGet && r.URL.Query().Has("list-type") {
 						return faultproxy.Action{Fault: faultproxy.TruncateResponse}
@@ -239,18 +241,18 @@ func isObjectGet(r *http.Request) bool {
 }
 
 // runFaultCase runs one case in one direction through a fresh proxy and fills in the table row.
-func runFaultCase(t *testing.T, c faultCase, dir Direction, bucket string, clean *S3Store, src string, files map[string][]byte, row *faultRow) {
-	p, err := faultproxy.Start(srv.Endpoint)
+func runFaultCase(t *testing.T, c faultCase, dir transfer.Direction, bucket string, clean *s3store.Store, src string, files map[string][]byte, row *faultRow) {
+	p, err := faultproxy.Start(srv(t).Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	stats := &RequestStats{}
+	stats := &s3store.RequestStats{}
 	store := faultStore(t, p.URL, bucket, stats)
 	remote := "s3://" + bucket + "/seed"
 	local := t.TempDir()
 	from, to := remote, local
-	if dir == Upload {
+	if dir == transfer.Upload {
 		remote = "s3://" + bucket + "/up-" + c.short
 		from, to = src, remote
 	}
@@ -266,7 +268,7 @@ func runFaultCase(t *testing.T, c faultCase, dir Direction, bucket string, clean
 	defer cancel()
 	var log bytes.Buffer
 	done := make(chan struct{})
-	var rep *Report
+	var rep *transfer.Report
 	var runErr error
 	began := time.Now()
 	go func() {
@@ -291,7 +293,7 @@ func runFaultCase(t *testing.T, c faultCase, dir Direction, bucket string, clean
 	}
 	if c.outage {
 		row.happened = fmt.Sprintf("down from %.2f s: %d retries (%d tries for %d operations), %d failed, %.1f s",
-			down.Seconds(), rep.Retries, stats.attempts.Load(), stats.ops.Load(), rep.Failed.Files, rep.Seconds)
+			down.Seconds(), rep.Retries, stats.Attempts(), stats.Ops(), rep.Failed.Files, rep.Seconds)
 	} else {
 		row.happened = fmt.Sprintf("%d injected, %d retries, %d failed, %.1f s", injected, rep.Retries, rep.Failed.Files, rep.Seconds)
 	}
@@ -334,7 +336,7 @@ func runFaultCase(t *testing.T, c faultCase, dir Direction, bucket string, clean
 		// What a user does after exit 1: run again. The rerun goes through the same proxy, without faults. After a
 		// complete upload that left multipart uploads open (a CreateMultipartUpload whose answer was lost and so was
 		// sent again), the next run is what aborts them.
-		stats2 := &RequestStats{}
+		stats2 := &s3store.RequestStats{}
 		rep2, err := faultSync(context.Background(), faultStore(t, p.URL, bucket, stats2), from, to, stats2, &log)
 		if err != nil || rep2.Failed.Files != 0 {
 			t.Fatalf("rerun: err %v, %d failed: %+v", err, rep2.Failed.Files, rep2.Failures)
@@ -353,27 +355,27 @@ func runFaultCase(t *testing.T, c faultCase, dir Direction, bucket string, clean
 }
 
 // faultStore builds the engine's S3 side as the CLI does (LoadConfig, NewS3Client), aimed at the proxy.
-func faultStore(t *testing.T, endpoint, bucket string, stats *RequestStats) *S3Store {
+func faultStore(t *testing.T, endpoint, bucket string, stats *s3store.RequestStats) *s3store.Store {
 	t.Helper()
-	o := ClientOptions{Endpoint: endpoint, Stats: stats, MaxConns: 64}
-	cfg, err := LoadConfig(context.Background(), o)
+	o := s3store.ClientOptions{Endpoint: endpoint, Stats: stats, MaxConns: 64}
+	cfg, err := s3store.LoadConfig(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewS3Store(NewS3Client(cfg, o), bucket, StoreOptions{PartSize: faultPartSize, PartConcurrency: 4})
+	return s3store.New(s3store.NewClient(cfg, o), bucket, s3store.Options{PartSize: faultPartSize, PartConcurrency: 4})
 }
 
 // faultSync runs a sync as the CLI does; stats is the request counter of the store's client, for the report.
-func faultSync(ctx context.Context, store *S3Store, from, to string, stats *RequestStats, log *bytes.Buffer) (*Report, error) {
-	s, err := ParseLocation(from)
+func faultSync(ctx context.Context, store *s3store.Store, from, to string, stats *s3store.RequestStats, log *bytes.Buffer) (*transfer.Report, error) {
+	s, err := transfer.ParseLocation(from)
 	if err != nil {
 		return nil, err
 	}
-	d, err := ParseLocation(to)
+	d, err := transfer.ParseLocation(to)
 	if err != nil {
 		return nil, err
 	}
-	return Run(ctx, store, Options{Src: s, Dst: d, Recursive: true, Concurrency: 8, PartSize: faultPartSize,
+	return transfer.Run(ctx, store, transfer.Options{Src: s, Dst: d, Recursive: true, Concurrency: 8, PartSize: faultPartSize,
 		PartConcurrency: 4, Stats: stats, Log: slog.New(slog.NewTextHandler(log, nil))})
 }
 
@@ -415,16 +417,16 @@ func outage(t *testing.T, p *faultproxy.Proxy, wentDown, done <-chan struct{}, b
 // is checked in place; an upload is read back with the clean client (which verifies each object's CRC32C). Files
 // may be missing only if the run reported them failed or stopped with a fatal error; every file present must have
 // the source's bytes, mode and mtime; no temp file may be left.
-func verifyFaultResult(t *testing.T, dir Direction, clean *S3Store, remote, local string, files map[string][]byte, failed map[string]bool, stopped bool) (string, int) {
+func verifyFaultResult(t *testing.T, dir transfer.Direction, clean *s3store.Store, remote, local string, files map[string][]byte, failed map[string]bool, stopped bool) (string, int) {
 	t.Helper()
 	note, open := "", 0
-	if dir == Upload {
+	if dir == transfer.Upload {
 		local = t.TempDir()
 		rep, err := runSyncErr(context.Background(), clean, remote, local, runCfg{})
 		if err != nil || rep.Failed.Files != 0 {
 			t.Errorf("reading back %s: err %v, failures %+v", remote, err, rep.Failures)
 		}
-		loc, _ := ParseLocation(remote)
+		loc, _ := transfer.ParseLocation(remote)
 		open = openUploads(t, clean, loc.DirPrefix())
 		note = fmt.Sprintf(", %d multipart uploads left open", open)
 	}
@@ -497,7 +499,7 @@ func metaOf(files map[string][]byte, key string) string {
 
 // openUploads counts the multipart uploads under prefix that were neither completed nor aborted: they are invisible
 // but cost storage.
-func openUploads(t *testing.T, s *S3Store, prefix string) int {
+func openUploads(t *testing.T, s *s3store.Store, prefix string) int {
 	t.Helper()
 	ups, err := s.ListUploads(context.Background(), prefix)
 	if err != nil {
@@ -507,7 +509,7 @@ func openUploads(t *testing.T, s *S3Store, prefix string) int {
 }
 
 // checkRetried asserts that the report counts the retries the injected error answers caused: one each.
-func checkRetried(t *testing.T, rep *Report, stats *RequestStats, reqs []faultproxy.Request) string {
+func checkRetried(t *testing.T, rep *transfer.Report, stats *s3store.RequestStats, reqs []faultproxy.Request) string {
 	injected := 0
 	for _, r := range reqs {
 		if r.Action.Fault != faultproxy.Pass {
@@ -517,13 +519,13 @@ func checkRetried(t *testing.T, rep *Report, stats *RequestStats, reqs []faultpr
 	if rep.Retries == 0 || rep.Retries != int64(injected) {
 		t.Errorf("report counts %d retries; the proxy answered %d requests with an error", rep.Retries, injected)
 	}
-	return fmt.Sprintf("%d requests for %d operations", len(reqs), stats.ops.Load())
+	return fmt.Sprintf("%d requests for %d operations", len(reqs), stats.Ops())
 }
 
 // checkRepeated says how many of the requests the proxy broke were sent again: by the SDK's retryer (counted in the
 // report's retries) or, for an object's body, by the transfer manager, whose second GET is a new operation and so
 // not in the report's retries.
-func checkRepeated(t *testing.T, rep *Report, stats *RequestStats, reqs []faultproxy.Request) string {
+func checkRepeated(t *testing.T, rep *transfer.Report, stats *s3store.RequestStats, reqs []faultproxy.Request) string {
 	sent := map[string]int{}
 	for _, r := range reqs {
 		sent[r.Method+" "+r.URI]++
@@ -537,13 +539,13 @@ func checkRepeated(t *testing.T, rep *Report, stats *RequestStats, reqs []faultp
 			}
 		}
 	}
-	return fmt.Sprintf("%d of %d broken requests sent again, %d requests for %d operations", repeated, broken, len(reqs), stats.ops.Load())
+	return fmt.Sprintf("%d of %d broken requests sent again, %d requests for %d operations", repeated, broken, len(reqs), stats.Ops())
 }
 
 // checkBackoff asserts that throttling was met with backoff, not a storm: the report counts the retries, the
 // requests stay within a small multiple of the operations, no operation exceeds the SDK's 10 attempts, and the
 // retries of one operation are spaced by the backoff (for SlowDown the SDK waits a random 0-1 s, then 0-2 s, ...).
-func checkBackoff(t *testing.T, rep *Report, stats *RequestStats, reqs []faultproxy.Request) string {
+func checkBackoff(t *testing.T, rep *transfer.Report, stats *s3store.RequestStats, reqs []faultproxy.Request) string {
 	injected := 0
 	byOp := map[string][]faultproxy.Request{}
 	for _, r := range reqs {
@@ -555,7 +557,7 @@ func checkBackoff(t *testing.T, rep *Report, stats *RequestStats, reqs []faultpr
 	if rep.Retries == 0 || rep.Retries != int64(injected) {
 		t.Errorf("report counts %d retries; the proxy answered %d requests with SlowDown", rep.Retries, injected)
 	}
-	ops := stats.ops.Load()
+	ops := stats.Ops()
 	if int64(len(reqs)) > 2*ops {
 		t.Errorf("%d requests for %d operations: a retry storm (at 30%% failures, about 1.4 tries each)", len(reqs), ops)
 	}
@@ -577,8 +579,8 @@ func checkBackoff(t *testing.T, rep *Report, stats *RequestStats, reqs []faultpr
 			gaps = append(gaps, tries[i].Start.Sub(tries[i-1].End))
 		}
 	}
-	if maxTries > maxAttempts {
-		t.Errorf("an operation was tried %d times, more than %d", maxTries, maxAttempts)
+	if maxTries > s3store.MaxAttempts {
+		t.Errorf("an operation was tried %d times, more than %d", maxTries, s3store.MaxAttempts)
 	}
 	if len(gaps) == 0 {
 		t.Fatal("no operation was retried")
@@ -613,7 +615,7 @@ func peakRate(reqs []faultproxy.Request) int {
 
 // truncatedXMLBug recognises runs hurt only by answers whose XML body was cut short: the SDK's standard retryer
 // does not retry the "unexpected EOF" its deserializer meets, so the operation fails at the first try.
-func truncatedXMLBug(rep *Report, err error) string {
+func truncatedXMLBug(rep *transfer.Report, err error) string {
 	const sig = "deserialization failed, failed to decode response body, unexpected EOF"
 	if err != nil {
 		if !strings.Contains(err.Error(), sig) {

@@ -1,4 +1,4 @@
-package transfer
+package transfer_test
 
 import (
 	"context"
@@ -14,13 +14,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/fsxsync/fsxsync/transfer"
 )
 
 // Objects written the way an FSx for Lustre data repository export writes them (the headers as documented) download
 // with the right type, mode, mtime and owner.
 func TestFSxExportedObjectsDownload(t *testing.T) {
 	store, bucket := newStore(t)
-	c := srv.Client()
+	c := srv(t).Client()
 	put := func(key, body string, md map[string]string) {
 		t.Helper()
 		_, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
@@ -39,7 +40,7 @@ func TestFSxExportedObjectsDownload(t *testing.T) {
 	put("exp/rclone.txt", "written by rclone", map[string]string{"mtime": "1595002920.5"})
 
 	dst := t.TempDir()
-	rep, err := Run(context.Background(), store, Options{Src: Location{Bucket: bucket, Key: "exp"}, Dst: Location{Local: dst},
+	rep, err := transfer.Run(context.Background(), store, transfer.Options{Src: transfer.Location{Bucket: bucket, Key: "exp"}, Dst: transfer.Location{Local: dst},
 		Recursive: true, PreserveOwner: true})
 	if err != nil || rep.Failed.Files != 0 {
 		t.Fatalf("download: %v %+v", err, rep.Failures)
@@ -77,7 +78,7 @@ func TestFSxExportedObjectsDownload(t *testing.T) {
 
 	// With --preserve-setid the bit is kept.
 	dst2 := t.TempDir()
-	if _, err := Run(context.Background(), store, Options{Src: Location{Bucket: bucket, Key: "exp"}, Dst: Location{Local: dst2},
+	if _, err := transfer.Run(context.Background(), store, transfer.Options{Src: transfer.Location{Bucket: bucket, Key: "exp"}, Dst: transfer.Location{Local: dst2},
 		Recursive: true, PreserveSetid: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -95,13 +96,13 @@ func TestUploadWritesFSxHeaders(t *testing.T) {
 	os.Chmod(filepath.Join(src, "f.txt"), 0o640)
 	os.Chtimes(filepath.Join(src, "empty"), mt, mt)
 	os.Symlink("f.txt", filepath.Join(src, "link"))
-	if _, err := Run(context.Background(), store, Options{Src: Location{Local: src}, Dst: Location{Bucket: bucket, Key: "up"},
+	if _, err := transfer.Run(context.Background(), store, transfer.Options{Src: transfer.Location{Local: src}, Dst: transfer.Location{Bucket: bucket, Key: "up"},
 		Recursive: true}); err != nil {
 		t.Fatal(err)
 	}
 	head := func(key string) map[string]string {
 		t.Helper()
-		out, err := srv.Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		out, err := srv(t).Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 		if err != nil {
 			t.Fatalf("head %s: %v", key, err)
 		}
@@ -122,11 +123,11 @@ func TestUploadWritesFSxHeaders(t *testing.T) {
 			}
 		}
 	}
-	body, _ := srv.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("up/link")})
+	body, _ := srv(t).Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("up/link")})
 	if b, _ := io.ReadAll(body.Body); string(b) != "f.txt" {
 		t.Errorf("symlink object body %q, want the target f.txt", b)
 	}
-	if contains(objectKeys(t, srv.Client(), bucket, "up/"), "up/full/") {
+	if contains(objectKeys(t, srv(t).Client(), bucket, "up/"), "up/full/") {
 		t.Error("a marker was uploaded for a non-empty directory without --dir-markers")
 	}
 }
@@ -138,11 +139,11 @@ func TestDirMarkersAndFollowSymlinks(t *testing.T) {
 	writeTree(t, src, map[string][]byte{"a/b/c.txt": []byte("c"), "top.txt": []byte("top")}, time.Unix(1700000000, 0))
 	os.Symlink("top.txt", filepath.Join(src, "link"))
 	os.Symlink("a", filepath.Join(src, "dirlink"))
-	if _, err := Run(context.Background(), store, Options{Src: Location{Local: src}, Dst: Location{Bucket: bucket, Key: "m"},
+	if _, err := transfer.Run(context.Background(), store, transfer.Options{Src: transfer.Location{Local: src}, Dst: transfer.Location{Bucket: bucket, Key: "m"},
 		Recursive: true, DirMarkers: true, FollowSymlinks: true}); err != nil {
 		t.Fatal(err)
 	}
-	keys := objectKeys(t, srv.Client(), bucket, "m/")
+	keys := objectKeys(t, srv(t).Client(), bucket, "m/")
 	for _, k := range []string{"m/a/", "m/a/b/", "m/a/b/c.txt", "m/top.txt", "m/link"} {
 		if !contains(keys, k) {
 			t.Errorf("%s missing; have %v", k, keys)
@@ -151,12 +152,12 @@ func TestDirMarkersAndFollowSymlinks(t *testing.T) {
 	if contains(keys, "m/dirlink") {
 		t.Error("a link to a directory was followed or stored despite --follow-symlinks")
 	}
-	body, _ := srv.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("m/link")})
+	body, _ := srv(t).Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("m/link")})
 	if b, _ := io.ReadAll(body.Body); string(b) != "top" {
 		t.Errorf("followed link body %q, want the target's content", b)
 	}
 	// A second sync with the same flags moves nothing.
-	rep, err := Run(context.Background(), store, Options{Src: Location{Local: src}, Dst: Location{Bucket: bucket, Key: "m"},
+	rep, err := transfer.Run(context.Background(), store, transfer.Options{Src: transfer.Location{Local: src}, Dst: transfer.Location{Bucket: bucket, Key: "m"},
 		Recursive: true, DirMarkers: true, FollowSymlinks: true})
 	if err != nil || rep.Transferred.Files != 0 {
 		t.Errorf("second sync: %v, transferred %d", err, rep.Transferred.Files)

@@ -1,4 +1,4 @@
-package transfer
+package transfer_test
 
 import (
 	"bytes"
@@ -17,6 +17,8 @@ import (
 
 	"github.com/fsxsync/fsxsync/fsx"
 	"github.com/fsxsync/fsxsync/internal/s3test"
+	"github.com/fsxsync/fsxsync/transfer"
+	"github.com/fsxsync/fsxsync/transfer/s3store"
 )
 
 // Keys that real S3 stores verbatim but that cannot be safe local paths, served by gofakes3 (versitygw's posix
@@ -59,7 +61,7 @@ func TestHostileKeysOnDownload(t *testing.T) {
 
 	parent := t.TempDir()
 	dst := filepath.Join(parent, "dst")
-	store := NewS3Store(c, bucket, StoreOptions{})
+	store := s3store.New(c, bucket, s3store.Options{})
 	rep, err := runSyncErr(context.Background(), store, "s3://"+bucket+"/p", dst, runCfg{})
 	if err != nil {
 		t.Fatal(err)
@@ -97,18 +99,18 @@ func TestHostileKeysOnDownload(t *testing.T) {
 
 // slowStore wraps a store and makes downloads hang after writing part of the body, so a test can cancel mid-way.
 type slowStore struct {
-	ObjectStore
+	transfer.ObjectStore
 	started chan struct{}
 	once    atomic.Bool
 }
 
-func (s *slowStore) Download(ctx context.Context, key string, w io.WriterAt, _ int64) (ObjectInfo, error) {
+func (s *slowStore) Download(ctx context.Context, key string, w io.WriterAt, _ int64) (transfer.ObjectInfo, error) {
 	w.WriteAt(bytes.Repeat([]byte("x"), 1000), 0)
 	if s.once.CompareAndSwap(false, true) {
 		close(s.started)
 	}
 	<-ctx.Done()
-	return ObjectInfo{}, ctx.Err()
+	return transfer.ObjectInfo{}, ctx.Err()
 }
 
 func TestInterruptedDownloadLeavesNoPartialFile(t *testing.T) {
@@ -125,7 +127,7 @@ func TestInterruptedDownloadLeavesNoPartialFile(t *testing.T) {
 		<-slow.started
 		cancel()
 	}()
-	_, err := runSyncErr(ctx, slow, "s3://"+bucket+"/x", dst, runCfg{compare: CompareAlways})
+	_, err := runSyncErr(ctx, slow, "s3://"+bucket+"/x", dst, runCfg{compare: transfer.CompareAlways})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
@@ -138,38 +140,6 @@ func TestInterruptedDownloadLeavesNoPartialFile(t *testing.T) {
 	}
 }
 
-func TestChangedFileIsNotUploaded(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "f")
-	os.WriteFile(p, []byte("0123456789"), 0o644)
-	for _, tc := range []struct {
-		name   string
-		change func()
-	}{
-		{"grew", func() { os.WriteFile(p, []byte("0123456789abc"), 0o644) }},
-		{"shrank", func() { os.WriteFile(p, []byte("0123"), 0o644) }},
-		{"rewritten", func() {
-			os.WriteFile(p, []byte("ABCDEFGHIJ"), 0o644)
-			os.Chtimes(p, time.Now().Add(time.Hour), time.Now().Add(time.Hour))
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			os.WriteFile(p, []byte("0123456789"), 0o644)
-			f, _ := os.Open(p)
-			defer f.Close()
-			fi, _ := f.Stat()
-			r := &stableReader{f: f, size: fi.Size(), mtime: fi.ModTime(), path: p}
-			buf := make([]byte, 3)
-			r.Read(buf) // part of the file is read, then it changes
-			tc.change()
-			_, err := io.ReadAll(r)
-			var ce *ChangedError
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want ChangedError", err)
-			}
-		})
-	}
-}
-
 // A byte flipped in the server's copy of an object must fail the download's checksum verification, and the good local
 // copy must stay. Both a single-part and a multipart object are checked.
 func TestCorruptObjectFailsVerification(t *testing.T) {
@@ -179,7 +149,7 @@ func TestCorruptObjectFailsVerification(t *testing.T) {
 	writeTree(t, src, files, time.Unix(1700000000, 0))
 	runSync(t, store, src, "s3://"+bucket+"/c", runCfg{})
 	for name := range files {
-		backing := filepath.Join(srv.Dir, "root", bucket, "c", name)
+		backing := filepath.Join(srv(t).Dir, "root", bucket, "c", name)
 		f, err := os.OpenFile(backing, os.O_RDWR, 0)
 		if err != nil {
 			t.Fatalf("open versitygw's backing file: %v", err)
@@ -191,7 +161,7 @@ func TestCorruptObjectFailsVerification(t *testing.T) {
 		f.Close()
 		os.WriteFile(filepath.Join(dst, name), []byte("good old copy"), 0o644)
 	}
-	rep, err := runSyncErr(context.Background(), store, "s3://"+bucket+"/c", dst, runCfg{compare: CompareAlways})
+	rep, err := runSyncErr(context.Background(), store, "s3://"+bucket+"/c", dst, runCfg{compare: transfer.CompareAlways})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package transfer
+package transfer_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/fsxsync/fsxsync/fsx"
+	"github.com/fsxsync/fsxsync/transfer"
 )
 
 // lustreStandIn sets up fsx's stand-in lfs (testdata/lfs in package fsx) with a files.tsv describing src's files:
@@ -49,7 +50,7 @@ func TestUploadFromLustre(t *testing.T) {
 
 	// Default: released files are restored in bulk before they are read; one that never comes back fails, alone.
 	store, bucket := newStore(t)
-	rep, err := Run(context.Background(), store, Options{Src: Location{Local: src}, Dst: Location{Bucket: bucket, Key: "l"},
+	rep, err := transfer.Run(context.Background(), store, transfer.Options{Src: transfer.Location{Local: src}, Dst: transfer.Location{Bucket: bucket, Key: "l"},
 		Recursive: true, LFS: lfs, RestoreTimeout: 3 * time.Second, PartSize: 5 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +65,7 @@ func TestUploadFromLustre(t *testing.T) {
 		t.Errorf("summary does not count released files: %s", rep.Summary())
 	}
 	// The 40 MiB file on 16 MiB stripes goes up in stripe-aligned 16 MiB parts (3), not 5 MiB ones (8).
-	h, err := srv.Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("l/big.bin")})
+	h, err := srv(t).Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("l/big.bin")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,15 +75,15 @@ func TestUploadFromLustre(t *testing.T) {
 
 	// --released=skip leaves them out and counts them (the first run restored two; one is still released).
 	store2, bucket2 := newStore(t)
-	rep, err = Run(context.Background(), store2, Options{Src: Location{Local: src}, Dst: Location{Bucket: bucket2, Key: "l"},
-		Recursive: true, LFS: lfs, Released: ReleasedSkip})
+	rep, err = transfer.Run(context.Background(), store2, transfer.Options{Src: transfer.Location{Local: src}, Dst: transfer.Location{Bucket: bucket2, Key: "l"},
+		Recursive: true, LFS: lfs, Released: transfer.ReleasedSkip})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Released.Skipped != 1 || rep.Failed.Files != 0 {
 		t.Errorf("skip: released %+v, failed %d", rep.Released, rep.Failed.Files)
 	}
-	if keys := objectKeys(t, srv.Client(), bucket2, "l/"); contains(keys, "l/stuck/s.dat") || !contains(keys, "l/plain/a.txt") {
+	if keys := objectKeys(t, srv(t).Client(), bucket2, "l/"); contains(keys, "l/stuck/s.dat") || !contains(keys, "l/plain/a.txt") {
 		t.Errorf("skip uploaded %v", keys)
 	}
 }

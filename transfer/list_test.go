@@ -1,4 +1,4 @@
-package transfer
+package transfer_test
 
 import (
 	"context"
@@ -8,6 +8,9 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/fsxsync/fsxsync/transfer"
+	"github.com/fsxsync/fsxsync/transfer/s3store"
 )
 
 // The parallel listing must give exactly the serial listing, in the same order: keys directly under the prefix
@@ -27,7 +30,7 @@ func TestListParallelOrder(t *testing.T) {
 	runSync(t, store, src, "s3://"+bucket+"/p", runCfg{})
 	for _, prefix := range []string{"p/", "p/one/", "p/big03/", "p/nothing/", ""} {
 		var got []string
-		err := store.List(context.Background(), prefix, func(objs []ObjectInfo) error {
+		err := store.List(context.Background(), prefix, func(objs []transfer.ObjectInfo) error {
 			for _, o := range objs {
 				got = append(got, o.Key)
 			}
@@ -36,7 +39,7 @@ func TestListParallelOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := objectKeys(t, srv.Client(), bucket, prefix); !reflect.DeepEqual(got, want) {
+		if want := objectKeys(t, srv(t).Client(), bucket, prefix); !reflect.DeepEqual(got, want) {
 			t.Errorf("List(%q): %d keys, serial listing %d; first difference at %d", prefix, len(got), len(want), firstDiff(got, want))
 		}
 	}
@@ -59,11 +62,11 @@ func BenchmarkListMillion(b *testing.B) {
 	if v := os.Getenv("FSXSYNC_BENCH_LIST_OBJECTS"); v != "" {
 		fmt.Sscan(v, &n)
 	}
-	bucket := srv.NewBucket(b)
-	b.Cleanup(func() { os.RemoveAll(filepath.Join(srv.Dir, "root", bucket)) })
+	bucket := srv(b).NewBucket(b)
+	b.Cleanup(func() { os.RemoveAll(filepath.Join(srv(b).Dir, "root", bucket)) })
 	perDir := 1000
 	for d := 0; d < n/perDir; d++ {
-		dir := filepath.Join(srv.Dir, "root", bucket, "data", fmt.Sprintf("d%04d", d))
+		dir := filepath.Join(srv(b).Dir, "root", bucket, "data", fmt.Sprintf("d%04d", d))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			b.Fatal(err)
 		}
@@ -73,10 +76,10 @@ func BenchmarkListMillion(b *testing.B) {
 			}
 		}
 	}
-	store := NewS3Store(srv.Client(), bucket, StoreOptions{})
+	store := s3store.New(srv(b).Client(), bucket, s3store.Options{})
 	b.Run("serial", func(b *testing.B) {
 		for b.Loop() {
-			if got := len(objectKeys(b, srv.Client(), bucket, "data/")); got != n {
+			if got := len(objectKeys(b, srv(b).Client(), bucket, "data/")); got != n {
 				b.Fatalf("listed %d, want %d", got, n)
 			}
 		}
@@ -85,7 +88,7 @@ func BenchmarkListMillion(b *testing.B) {
 	b.Run("parallel", func(b *testing.B) {
 		for b.Loop() {
 			count := 0
-			store.List(context.Background(), "data/", func(objs []ObjectInfo) error { count += len(objs); return nil })
+			store.List(context.Background(), "data/", func(objs []transfer.ObjectInfo) error { count += len(objs); return nil })
 			if count != n {
 				b.Fatalf("listed %d, want %d", count, n)
 			}

@@ -1,4 +1,4 @@
-package transfer
+package transfer_test
 
 import (
 	"context"
@@ -59,7 +59,7 @@ func TestLoadManySmallFiles(t *testing.T) {
 		}
 	}
 	store, bucket := newStore(t)
-	t.Cleanup(func() { os.RemoveAll(filepath.Join(srv.Dir, "root", bucket)) })
+	t.Cleanup(func() { os.RemoveAll(filepath.Join(srv(t).Dir, "root", bucket)) })
 	runtime.GC()
 	goroutines, fds := workGoroutines(), openFDs()
 

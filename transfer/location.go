@@ -34,15 +34,6 @@ func (l Location) DirPrefix() string {
 	return strings.TrimRight(l.Key, "/") + "/"
 }
 
-// UsageError is bad input from the user: a malformed URL, a missing source, an invalid flag value. The CLI maps it to
-// exit code 2.
-type UsageError struct{ Msg string }
-
-func (e *UsageError) Error() string { return e.Msg }
-
-// Usagef builds a UsageError.
-func Usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Sprintf(format, args...)} }
-
 // ParseLocation parses a command-line argument: "s3://bucket[/key]" is S3, anything else is a local path. A string that
 // looks like an attempt at an S3 URL but is malformed ("s3:/b", "s3://", "S3://B_AD") is an error rather than a local
 // path, so a typo never silently becomes a directory named "s3:".

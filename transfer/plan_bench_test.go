@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fsxsync/fsxsync/internal/testenv"
 )
 
 // genStore is an ObjectStore whose listing is generated: n objects matching the tree makeFlatTree writes. It lets
@@ -90,7 +92,7 @@ func BenchmarkPlanNoop(b *testing.B) {
 	}
 	perDir := 1000
 	dirs := n / perDir
-	base := benchDir(b, fmt.Sprintf("plan-%d", n))
+	base := testenv.BenchDir(b, fmt.Sprintf("plan-%d", n))
 	mtime := time.Unix(1700000000, 0)
 	makeFlatTree(b, base, dirs, perDir, mtime)
 	statePath := filepath.Join(base, "state")
@@ -112,23 +114,6 @@ func BenchmarkPlanNoop(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "entries/s")
 	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
-}
-
-// benchDir is a directory on tmpfs (when there is one) kept between benchmark runs of one process.
-func benchDir(b *testing.B, name string) string {
-	root := os.Getenv("FSXSYNC_BENCH_DIR")
-	if root == "" {
-		root = "/dev/shm"
-		if _, err := os.Stat(root); err != nil {
-			root = os.TempDir()
-		}
-		root = filepath.Join(root, "fsxsync-bench")
-	}
-	d := filepath.Join(root, name)
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	return d
 }
 
 // peakRSS returns the peak resident set size of this process in bytes.

@@ -20,6 +20,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fsxsync/fsxsync/transfer"
+	"github.com/fsxsync/fsxsync/transfer/slurm"
 )
 
 // version and commit are set by the Makefile with -ldflags.
@@ -183,7 +184,7 @@ func (st *stopper) notice(text string) {
 func (st *stopper) watchSpot(ctx context.Context, on bool) {
 	if on {
 		c := imds.New(imds.Options{Endpoint: os.Getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT")})
-		go transfer.WatchSpot(ctx, c, spotPollInterval, st.notice)
+		go slurm.WatchSpot(ctx, c, spotPollInterval, st.notice)
 	}
 }
 
@@ -193,29 +194,27 @@ func (st *stopper) signal() os.Signal {
 	return s
 }
 
-// exitCode is the one place errors become exit codes.
+// exitCode is the one place errors become exit codes: the signal that stopped the run, else the kind the one
+// classifier (transfer.KindOf) gives the error.
 func exitCode(sig os.Signal, err error) int {
 	switch {
 	case err == nil:
 		return exitOK
 	case sig == os.Interrupt:
 		return exitInterrupted
-	case sig != nil, errors.Is(err, transfer.ErrStopped):
+	case sig != nil:
 		return exitIncomplete
-	}
-	var usage *transfer.UsageError
-	var denied *transfer.DeniedError
-	var creds *transfer.CredentialsError
-	switch code := transfer.ErrorCode(err); {
 	case errors.Is(err, errSomeFailed):
 		return exitSomeFailed
-	case errors.As(err, &usage), code == "NoSuchBucket":
+	}
+	switch transfer.KindOf(err) {
+	case transfer.KindStopped:
+		return exitIncomplete
+	case transfer.KindUsage:
 		return exitUsage
-	case errors.As(err, &denied), code == "AccessDenied" || code == "AllAccessDisabled":
+	case transfer.KindDenied:
 		return exitDenied
-	case errors.As(err, &creds),
-		code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "ExpiredToken" ||
-			code == "InvalidToken" || code == "TokenRefreshRequired" || isNoCredentials(err):
+	case transfer.KindCredentials:
 		return exitNoCreds
 	}
 	return exitSomeFailed

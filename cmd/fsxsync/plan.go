@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fsxsync/fsxsync/transfer"
+	"github.com/fsxsync/fsxsync/transfer/s3store"
 )
 
 func planCommand(st *stopper) *cli.Command {
@@ -65,7 +66,7 @@ func runPlan(c *cli.Context, o transferOptions, compare transfer.CompareMode, sh
 			return err
 		}
 	}
-	store := transfer.NewS3Store(s.s3, s.remote.Bucket, transfer.StoreOptions{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
+	store := s3store.New(s.s3, s.remote.Bucket, s3store.Options{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
 	h, rep, err := transfer.Plan(ctx, store, transfer.Options{Src: s.src, Dst: s.dst, Compare: compare, Delete: o.delete,
 		Filter: filter, Concurrency: o.concurrency, Out: o.stdout, Log: o.log, Drain: o.drain,
 		DirMarkers: o.dirMarkers, FollowSymlinks: o.followSymlinks}, shards, out)

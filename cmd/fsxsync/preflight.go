@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/fsxsync/fsxsync/transfer"
+	"github.com/fsxsync/fsxsync/transfer/preflight"
 )
 
 // preflightRequest is what the preflight checks, for cp, sync and check alike.
@@ -33,15 +35,16 @@ type preflightOutput struct {
 
 // runPreflight checks identity and permissions and reports them. It returns the report so the caller can use the
 // bucket's region.
-func runPreflight(ctx context.Context, cfg aws.Config, s3c *s3.Client, r preflightRequest, po preflightOutput) (*transfer.PreflightReport, error) {
-	rep, err := transfer.Preflight(ctx, transfer.PreflightInput{
+func runPreflight(ctx context.Context, cfg aws.Config, s3c *s3.Client, r preflightRequest, po preflightOutput) (*preflight.Report, error) {
+	rep, err := preflight.Run(ctx, preflight.Input{
 		Src: r.src, Dst: r.dst, Recursive: r.recursive, Compare: r.compare, Delete: r.delete,
 		Credentials: cfg.Credentials, S3: s3c, STS: sts.NewFromConfig(cfg), IAM: iam.NewFromConfig(cfg),
 	})
 	if rep == nil {
 		return nil, err
 	}
-	de, _ := err.(*transfer.DeniedError)
+	var de *preflight.DeniedError
+	errors.As(err, &de)
 	switch {
 	case po.json:
 		level, msg := slog.LevelInfo, "preflight passed"
@@ -76,15 +79,15 @@ type preflightRow struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-func preflightRows(rows []transfer.CheckRow) []preflightRow {
+func preflightRows(rows []preflight.Row) []preflightRow {
 	out := make([]preflightRow, len(rows))
 	for i, r := range rows {
-		out[i] = preflightRow{Check: r.Check, Method: r.Method, Result: r.Result, Detail: r.Detail}
+		out[i] = preflightRow{Check: r.Check, Method: r.Method, Result: r.Result.String(), Detail: r.Detail}
 	}
 	return out
 }
 
-func printPreflight(out io.Writer, rep *transfer.PreflightReport) {
+func printPreflight(out io.Writer, rep *preflight.Report) {
 	if rep.Caller.Identity.ARN != "" {
 		fmt.Fprintf(out, "identity: %s (%s)\n", rep.Caller.Identity.ARN, rep.Caller.Identity.Describe())
 		fmt.Fprintf(out, "credentials: %s, key %s\n", rep.Caller.Source, rep.Caller.KeyID)

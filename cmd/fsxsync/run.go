@@ -7,6 +7,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fsxsync/fsxsync/transfer"
+	"github.com/fsxsync/fsxsync/transfer/s3store"
+	"github.com/fsxsync/fsxsync/transfer/slurm"
 )
 
 func runCommand(st *stopper) *cli.Command {
@@ -55,9 +57,9 @@ func runShard(c *cli.Context, o transferOptions, dir string) error {
 	if err != nil {
 		return err
 	}
-	shard, how, err := transfer.ManifestShard(o.shardFlag, os.Getenv, h.Shards)
+	shard, how, err := slurm.ManifestTask(o.shardFlag, os.Getenv, h.Shards)
 	if err != nil {
-		return err
+		return transfer.WithKind(transfer.KindUsage, err)
 	}
 	o.log.Info(fmt.Sprintf("shard %d of %d: %s", shard, h.Shards, how))
 	o.src, o.dst, o.recursive = h.Source, h.Destination, true
@@ -70,7 +72,7 @@ func runShard(c *cli.Context, o transferOptions, dir string) error {
 			return err
 		}
 	}
-	store := transfer.NewS3Store(s.s3, s.remote.Bucket, transfer.StoreOptions{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
+	store := s3store.New(s.s3, s.remote.Bucket, s3store.Options{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
 	progress := &transfer.Progress{}
 	display := startDisplay(o, progress)
 	rep, runErr := transfer.RunManifestShard(ctx, store, dir, shard, transfer.Options{Concurrency: o.concurrency,

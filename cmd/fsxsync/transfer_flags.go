@@ -21,6 +21,8 @@ import (
 	"github.com/fsxsync/fsxsync/fsx"
 	"github.com/fsxsync/fsxsync/internal/ui"
 	"github.com/fsxsync/fsxsync/transfer"
+	"github.com/fsxsync/fsxsync/transfer/s3store"
+	"github.com/fsxsync/fsxsync/transfer/slurm"
 )
 
 // transferOptions are the flags shared by cp and sync, parsed.
@@ -268,7 +270,7 @@ type session struct {
 	remote     transfer.Location
 	local      string
 	cfg        aws.Config
-	clientOpts transfer.ClientOptions
+	clientOpts s3store.ClientOptions
 	s3         *s3.Client
 }
 
@@ -289,12 +291,12 @@ func newSession(ctx context.Context, o transferOptions) (*session, error) {
 	if dir == transfer.Download {
 		s.remote, s.local = src, dst.Local
 	}
-	s.clientOpts = transfer.ClientOptions{Endpoint: o.endpoint, Region: o.region, Profile: o.profile,
-		MaxConns: o.concurrency * o.partConcurrency, Stats: &transfer.RequestStats{}}
-	if s.cfg, err = transfer.LoadConfig(ctx, s.clientOpts); err != nil {
+	s.clientOpts = s3store.ClientOptions{Endpoint: o.endpoint, Region: o.region, Profile: o.profile,
+		MaxConns: o.concurrency * o.partConcurrency, Stats: &s3store.RequestStats{}}
+	if s.cfg, err = s3store.LoadConfig(ctx, s.clientOpts); err != nil {
 		return nil, err
 	}
-	s.s3 = transfer.NewS3Client(s.cfg, s.clientOpts)
+	s.s3 = s3store.NewClient(s.cfg, s.clientOpts)
 	return s, nil
 }
 
@@ -308,7 +310,7 @@ func (s *session) preflight(ctx context.Context, o transferOptions, compare tran
 		// The probes went to the wrong region and could not decide: move there and prove it again.
 		o.log.Warn(fmt.Sprintf("bucket %s is in %s, not %s: using %s", s.remote.Bucket, rep.Region, s.cfg.Region, rep.Region))
 		s.cfg.Region = rep.Region
-		s.s3 = transfer.NewS3Client(s.cfg, s.clientOpts)
+		s.s3 = s3store.NewClient(s.cfg, s.clientOpts)
 		_, err = runPreflight(ctx, s.cfg, s.s3, req, po)
 	}
 	return err
@@ -338,9 +340,9 @@ func runTransfer(ctx context.Context, o transferOptions, compare transfer.Compar
 	if err != nil {
 		return err
 	}
-	shard, err := transfer.ResolveShard(transfer.ShardInput{Flag: o.shardFlag, NoShard: o.noShard, Getenv: os.Getenv})
+	shard, err := slurm.Resolve(slurm.Input{Flag: o.shardFlag, NoShard: o.noShard, Getenv: os.Getenv})
 	if err != nil {
-		return err
+		return transfer.WithKind(transfer.KindUsage, err)
 	}
 	if shard.Count > 1 {
 		o.log.Info(fmt.Sprintf("shard %d of %d: %s", shard.Index, shard.Count, shard.Source))
@@ -350,8 +352,8 @@ func runTransfer(ctx context.Context, o transferOptions, compare transfer.Compar
 			return err
 		}
 	}
-	store := transfer.NewS3Store(s.s3, s.remote.Bucket,
-		transfer.StoreOptions{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
+	store := s3store.New(s.s3, s.remote.Bucket,
+		s3store.Options{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
 	statePath := ""
 	if o.stateDir != "" && o.recursive {
 		statePath = transfer.StatePath(o.stateDir, o.endpoint, s.remote.Bucket, s.remote.DirPrefix(), s.local)
@@ -410,11 +412,4 @@ func finishRun(o transferOptions, rep *transfer.Report, runErr error) error {
 		return errSomeFailed
 	}
 	return nil
-}
-
-// isNoCredentials recognises the SDK's failure to find any credentials, which has no error type of its own.
-func isNoCredentials(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "get credentials") || strings.Contains(s, "failed to refresh cached credentials") ||
-		strings.Contains(s, "no EC2 IMDS role found")
 }

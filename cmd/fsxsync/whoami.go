@@ -12,12 +12,15 @@ import (
 
 	"github.com/fsxsync/fsxsync/fsx"
 	"github.com/fsxsync/fsxsync/transfer"
+	"github.com/fsxsync/fsxsync/transfer/preflight"
+	"github.com/fsxsync/fsxsync/transfer/s3store"
+	"github.com/fsxsync/fsxsync/transfer/slurm"
 )
 
 // whoamiOptions are the parsed flags of whoami.
 type whoamiOptions struct {
 	json    bool
-	client  transfer.ClientOptions
+	client  s3store.ClientOptions
 	environ func(string) string
 	stdout  io.Writer
 }
@@ -50,7 +53,7 @@ EXAMPLES:
 				return transfer.Usagef("whoami takes no arguments (got %q)", c.Args().First())
 			}
 			return runWhoami(c, whoamiOptions{json: c.Bool("json"), environ: os.Getenv, stdout: c.App.Writer,
-				client: transfer.ClientOptions{Region: c.String("region"), Profile: c.String("profile")}})
+				client: s3store.ClientOptions{Region: c.String("region"), Profile: c.String("profile")}})
 		},
 	}
 }
@@ -62,34 +65,34 @@ type whoamiResult struct {
 	UserID           string             `json:"user_id"`
 	Kind             string             `json:"kind"`
 	Description      string             `json:"description"`
-	Identity         transfer.Identity  `json:"identity"`
+	Identity         preflight.Identity `json:"identity"`
 	CredentialSource string             `json:"credential_source"`
 	AccessKeyID      string             `json:"access_key_id_masked"`
 	Temporary        bool               `json:"temporary"`
 	Expires          *time.Time         `json:"expires,omitempty"`
-	Slurm            *transfer.SlurmEnv `json:"slurm,omitempty"`
+	Slurm            *slurm.Job         `json:"slurm,omitempty"`
 	Warnings         []string           `json:"warnings"`
 	FileSystem       string             `json:"file_system,omitempty"`
 }
 
 func runWhoami(c *cli.Context, o whoamiOptions) error {
 	ctx := c.Context
-	cfg, err := transfer.LoadConfig(ctx, o.client)
+	cfg, err := s3store.LoadConfig(ctx, o.client)
 	if err != nil {
-		return &transfer.CredentialsError{Err: err}
+		return &preflight.CredentialsError{Err: err}
 	}
-	caller, err := transfer.ResolveCaller(ctx, cfg.Credentials, sts.NewFromConfig(cfg))
+	caller, err := preflight.ResolveCaller(ctx, cfg.Credentials, sts.NewFromConfig(cfg))
 	if err != nil {
 		return err
 	}
-	slurm := transfer.SlurmFromEnv(o.environ)
-	if slurm != nil && slurm.Partition != "" {
-		caller.Identity = caller.Identity.MatchQueue(slurm.Partition)
+	job := slurm.JobFromEnv(o.environ)
+	if job != nil && job.Partition != "" {
+		caller.Identity = caller.Identity.MatchQueue(job.Partition)
 	}
 	res := whoamiResult{ARN: caller.Identity.ARN, Account: caller.Identity.Account, UserID: caller.Identity.UserID,
 		Kind: string(caller.Identity.Kind), Description: caller.Identity.Describe(), Identity: caller.Identity,
-		CredentialSource: caller.Source, AccessKeyID: caller.KeyID, Temporary: caller.Temporary, Slurm: slurm,
-		Warnings: transfer.WhereWarnings(caller.Identity, slurm)}
+		CredentialSource: caller.Source, AccessKeyID: caller.KeyID, Temporary: caller.Temporary, Slurm: job,
+		Warnings: preflight.WhereWarnings(caller.Identity, job)}
 	if !caller.Expires.IsZero() {
 		res.Expires = &caller.Expires
 	}
@@ -117,8 +120,8 @@ func runWhoami(c *cli.Context, o whoamiOptions) error {
 		fmt.Fprintf(w, ", expires %s (in %s)", res.Expires.Format(time.RFC3339), time.Until(*res.Expires).Round(time.Minute))
 	}
 	fmt.Fprintln(w)
-	if slurm != nil {
-		fmt.Fprintf(w, "slurm:        %s\n", slurm.Describe())
+	if job != nil {
+		fmt.Fprintf(w, "slurm:        %s\n", job.Describe())
 	} else {
 		fmt.Fprintln(w, "slurm:        not in a Slurm job")
 	}

@@ -41,6 +41,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/fsxsync/fsxsync/internal/testenv"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 )
@@ -441,4 +442,30 @@ func RootSecret() string {
 		return v
 	}
 	return randomHex(20)
+}
+
+// shared is the gateway Shared starts for a whole test binary, on first use.
+var shared struct {
+	once sync.Once
+	srv  *Server
+	err  error
+}
+
+// Shared returns the gateway shared by all tests of a test binary, starting it the first time a test asks, so that a
+// package's tests that need no server run without one. Where the gateway cannot start, the test fails under CI and
+// is skipped elsewhere (testenv.Missing). The binary's TestMain calls StopShared after m.Run.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	shared.once.Do(func() { shared.srv, shared.err = Start() })
+	if shared.err != nil {
+		testenv.Missing(t, "versitygw", shared.err)
+	}
+	return shared.srv
+}
+
+// StopShared stops the gateway Shared started, if it did.
+func StopShared() {
+	if shared.srv != nil {
+		shared.srv.Stop()
+	}
 }

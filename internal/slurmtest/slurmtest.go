@@ -36,6 +36,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fsxsync/fsxsync/internal/testenv"
 )
 
 // ErrNotInstalled is wrapped by Start's error when Slurm or MUNGE is not
@@ -127,7 +129,7 @@ func StartWith(opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	if err := available(); err != nil {
-		if os.Getenv("CI") == "true" {
+		if testenv.InCI() {
 			return nil, fmt.Errorf("slurmtest: CI=true and %s", strings.TrimPrefix(err.Error(), "slurmtest: "))
 		}
 		return nil, err

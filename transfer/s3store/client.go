@@ -1,10 +1,8 @@
-package transfer
+package s3store
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -37,6 +35,12 @@ type RequestStats struct {
 	ops, attempts atomic.Int64
 }
 
+// Ops is the number of operations started.
+func (s *RequestStats) Ops() int64 { return s.ops.Load() }
+
+// Attempts is the number of tries all operations made, first tries included.
+func (s *RequestStats) Attempts() int64 { return s.attempts.Load() }
+
 // Retries is the number of attempts beyond the first, over all operations.
 func (s *RequestStats) Retries() int64 {
 	if s == nil {
@@ -62,9 +66,9 @@ func (s *RequestStats) addStats(stack *middleware.Stack) error {
 		}), "Retry", middleware.After)
 }
 
-// maxAttempts is higher than the SDK's default of 3 because a long batch transfer meets S3's 503 SlowDown and
+// MaxAttempts is higher than the SDK's default of 3 because a long batch transfer meets S3's 503 SlowDown and
 // connection resets as a matter of course; the exponential backoff (capped at 20 s) keeps retries from storming.
-const maxAttempts = 10
+const MaxAttempts = 10
 
 // LoadConfig resolves credentials and region through the SDK's default chain with fsxsync's retry and HTTP settings.
 func LoadConfig(ctx context.Context, o ClientOptions) (aws.Config, error) {
@@ -78,18 +82,11 @@ func LoadConfig(ctx context.Context, o ClientOptions) (aws.Config, error) {
 		config.WithHTTPClient(httpClient),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(so *retry.StandardOptions) {
-				so.MaxAttempts = maxAttempts
+				so.MaxAttempts = MaxAttempts
 				// The client-side retry token bucket would turn a burst of throttling across many workers into
 				// hard failures ("retry quota exceeded"); backoff alone bounds the retry rate.
 				so.RateLimiter = ratelimit.None
-				// An answer cut short (the connection closed before Content-Length bytes) fails XML decoding with
-				// an unexpected EOF, which the standard retryer does not retry: a cut listing would end the run.
-				so.Retryables = append(so.Retryables, retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
-					if errors.Is(err, io.ErrUnexpectedEOF) {
-						return aws.TrueTernary
-					}
-					return aws.UnknownTernary
-				}))
+				so.Retryables = append(so.Retryables, retry.IsErrorRetryableFunc(retryable))
 			})
 		}),
 	}
@@ -101,7 +98,10 @@ func LoadConfig(ctx context.Context, o ClientOptions) (aws.Config, error) {
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
+		return aws.Config{}, fmt.Errorf("load AWS config: %w", Classify(err))
+	}
+	if cfg.Credentials != nil {
+		cfg.Credentials = aws.NewCredentialsCache(credentialsProvider{cfg.Credentials})
 	}
 	if cfg.Region == "" {
 		// S3 needs a region to sign requests; us-east-1 answers for every bucket with a redirect hint.
@@ -110,11 +110,11 @@ func LoadConfig(ctx context.Context, o ClientOptions) (aws.Config, error) {
 	return cfg, nil
 }
 
-// NewS3Client builds the one S3 client all workers share.
-func NewS3Client(cfg aws.Config, o ClientOptions) *s3.Client {
+// NewClient builds the one S3 client all workers share.
+func NewClient(cfg aws.Config, o ClientOptions) *s3.Client {
 	return s3.NewFromConfig(cfg, func(so *s3.Options) {
 		// Parts of multipart objects carry no checksum of their own; fsxsync verifies the whole object instead
-		// (see S3Store.Download), so the SDK's note about skipping them is noise in a batch log.
+		// (see Store.Download), so the SDK's note about skipping them is noise in a batch log.
 		so.DisableLogOutputChecksumValidationSkipped = true
 		if o.Stats != nil {
 			so.APIOptions = append(so.APIOptions, o.Stats.addStats)

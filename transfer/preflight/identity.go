@@ -1,10 +1,12 @@
-package transfer
+package preflight
 
 import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/fsxsync/fsxsync/transfer/slurm"
 )
 
 // IdentityKind is what kind of principal an ARN names.
@@ -426,4 +428,18 @@ func MaskKeyID(id string) (masked string, temporary bool) {
 		return "…", temporary
 	}
 	return string(r[:4]) + "…" + string(r[len(r)-4:]), temporary
+}
+
+// WhereWarnings warns when the identity found is not the one a job will have: outside a job on a ParallelCluster
+// head or login node, jobs run on compute nodes with their queue's role.
+func WhereWarnings(id Identity, job *slurm.Job) []string {
+	var w []string
+	if job == nil && (id.ParallelClusterRole == "head-node" || id.ParallelClusterRole == "login-node") {
+		w = append(w, "this is the "+id.ParallelClusterRole+"'s role; jobs on compute nodes run with their queue's role, "+
+			"which may be allowed less: test it from inside a job with `srun fsxsync check SRC DST`")
+	}
+	if job != nil && id.Kind == KindInstanceRole && id.ParallelClusterRole == "head-node" {
+		w = append(w, "inside a job but with the head node's role: this step runs on the head node")
+	}
+	return w
 }

@@ -1,4 +1,4 @@
-package transfer
+package s3store
 
 import (
 	"encoding/base64"
@@ -17,25 +17,6 @@ func crcBase64(crc uint32) string {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], crc)
 	return base64.StdEncoding.EncodeToString(b[:])
-}
-
-// crcReader computes the CRC32C of everything read through it and calls onEOF with it at the end. Uploads use it to
-// give S3 the checksum of the whole object, so that multipart objects carry a FULL_OBJECT checksum a download can
-// verify, not only a composite of part checksums.
-type crcReader struct {
-	r     io.Reader
-	crc   uint32
-	onEOF func(crc uint32)
-}
-
-func (c *crcReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.crc = crc32.Update(c.crc, castagnoli, p[:n])
-	if err == io.EOF && c.onEOF != nil {
-		c.onEOF(c.crc)
-		c.onEOF = nil
-	}
-	return n, err
 }
 
 // crcWriterAt computes the CRC32C of a file written in parts, in any order, by several goroutines: it keeps the CRC of

@@ -1,4 +1,4 @@
-package transfer
+package s3store
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/fsxsync/fsxsync/transfer"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -37,7 +38,7 @@ const abortTimeout = 10 * time.Second
 // FULL_OBJECT CRC32C: the SDK computes each part's CRC as it reads the part (in the same pass as the SigV4 payload
 // hash), S3 verifies and returns it, and the parts' CRCs combine into the whole object's, which S3 checks again at
 // completion. A failure, or a source that changed, aborts the upload: nothing is stored under the key.
-func (s *S3Store) putMultipart(ctx context.Context, key string, src sourceFile, size int64, meta map[string]string, ps int64) (string, error) {
+func (s *Store) putMultipart(ctx context.Context, key string, src sourceFile, size int64, meta map[string]string, ps int64) (string, error) {
 	created, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket: aws.String(s.bucket), Key: aws.String(key), Metadata: meta,
 		ChecksumAlgorithm: s3types.ChecksumAlgorithmCrc32c, ChecksumType: s3types.ChecksumTypeFullObject,
@@ -62,7 +63,7 @@ func (s *S3Store) putMultipart(ctx context.Context, key string, src sourceFile, 
 }
 
 // sendParts uploads every part and completes the upload.
-func (s *S3Store) sendParts(ctx context.Context, key string, uploadID *string, src sourceFile, size, ps int64) (string, error) {
+func (s *Store) sendParts(ctx context.Context, key string, uploadID *string, src sourceFile, size, ps int64) (string, error) {
 	n := int((size + ps - 1) / ps)
 	parts := make([]s3types.CompletedPart, n)
 	crcs := make([]uint32, n)
@@ -144,7 +145,7 @@ func (p *partBody) Seek(offset int64, whence int) (int64, error) {
 }
 
 // partCRC returns a part's CRC32C as S3 acknowledged it, or, when the server did not say, computes it from the file.
-func (s *S3Store) partCRC(acked *string, src io.ReaderAt, off, length int64) (uint32, error) {
+func (s *Store) partCRC(acked *string, src io.ReaderAt, off, length int64) (uint32, error) {
 	if v := aws.ToString(acked); v != "" {
 		b, err := base64.StdEncoding.DecodeString(v)
 		if err == nil && len(b) == 4 {
@@ -164,18 +165,18 @@ func (s *S3Store) partCRC(acked *string, src io.ReaderAt, off, length int64) (ui
 // through a pooled buffer while its CRC32C is computed; the parts' CRCs combine into the whole object's, which is
 // compared with the FULL_OBJECT checksum S3 keeps (a HEAD asks for it, with the size and metadata). Every GET is
 // conditional on the ETag the HEAD saw, so an object replaced mid-way fails instead of mixing two versions.
-func (s *S3Store) getMultipart(ctx context.Context, key string, w io.WriterAt) (ObjectInfo, error) {
+func (s *Store) getMultipart(ctx context.Context, key string, w io.WriterAt) (transfer.ObjectInfo, error) {
 	h, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
 		ChecksumMode: s3types.ChecksumModeEnabled})
 	if err != nil {
-		return ObjectInfo{}, err
+		return transfer.ObjectInfo{}, err
 	}
 	if h.ChecksumType == s3types.ChecksumTypeComposite {
 		// Another tool's multipart object with per-part checksums and no whole-object one: the transfer manager
 		// fetches it by part number, so that the SDK can check each part against S3's.
 		return s.downloadParts(ctx, key, w)
 	}
-	info := ObjectInfo{Key: key, Size: aws.ToInt64(h.ContentLength), ETag: trimETag(aws.ToString(h.ETag)),
+	info := transfer.ObjectInfo{Key: key, Size: aws.ToInt64(h.ContentLength), ETag: trimETag(aws.ToString(h.ETag)),
 		LastModified: aws.ToTime(h.LastModified), Metadata: h.Metadata}
 	ps := PartSizeFor(s.partSize, info.Size)
 	n := int((info.Size + ps - 1) / ps)
@@ -217,7 +218,7 @@ func (s *S3Store) getMultipart(ctx context.Context, key string, w io.WriterAt) (
 
 // getRange fetches bytes [off, off+length) into w at off and returns their CRC32C. A body cut short is fetched again
 // from the range's start, a few times (the SDK retries failed requests, not broken bodies).
-func (s *S3Store) getRange(ctx context.Context, key string, etag *string, w io.WriterAt, off, length int64, sum bool) (uint32, error) {
+func (s *Store) getRange(ctx context.Context, key string, etag *string, w io.WriterAt, off, length int64, sum bool) (uint32, error) {
 	buf := s.bufs.get(copyBufferSize)
 	defer s.bufs.put(buf)
 	for attempt := 1; ; attempt++ {
@@ -228,7 +229,7 @@ func (s *S3Store) getRange(ctx context.Context, key string, etag *string, w io.W
 	}
 }
 
-func (s *S3Store) getRangeOnce(ctx context.Context, key string, etag *string, w io.WriterAt, off, length int64, buf []byte, sum bool) (uint32, bool, error) {
+func (s *Store) getRangeOnce(ctx context.Context, key string, etag *string, w io.WriterAt, off, length int64, buf []byte, sum bool) (uint32, bool, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
 		IfMatch: etag, Range: aws.String(fmt.Sprintf("bytes=%d-%d", off, off+length-1))})
 	if err != nil {

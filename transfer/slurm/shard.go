@@ -1,4 +1,4 @@
-package transfer
+package slurm
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 
 // Sharding lets N tasks of one Slurm job split a transfer among themselves with no coordinator: every task lists
 // both sides in full, works out the same shard numbering from its own flags and environment, and acts only on the
-// keys its shard owns. The numbering (ResolveShard) and the ownership rule (Shard.Owns) are therefore a contract
+// keys its shard owns. The numbering (Resolve) and the ownership rule (Shard.Owns) are therefore a contract
 // between processes that never talk to each other: both must come out the same in every task of a job.
 
 // Shard is this task's share of the work: Index in [0, Count). Count 1 means everything; so does the zero Shard, so
@@ -20,8 +20,8 @@ type Shard struct {
 	Source string
 }
 
-// ShardInput is what the shard is derived from.
-type ShardInput struct {
+// Input is what the shard is derived from.
+type Input struct {
 	// Flag is the --shard value "i/N" (i counted from 0), or "" if --shard was not given.
 	Flag string
 	// NoShard is --no-shard: move everything whatever the environment says.
@@ -39,7 +39,7 @@ const shardForm = "want --shard i/N, with N the number of tasks and i this task'
 // cannot be fixed, or when it describes something other than what the user meant.
 const envOverride = "give each task --shard i/N to say its share, or --no-shard to move everything"
 
-// ResolveShard derives this task's shard. The first of these that applies wins:
+// Resolve derives this task's shard. The first of these that applies wins:
 //
 //  1. --no-shard: everything. Combined with --shard it is an error, since the two contradict each other.
 //  2. --shard i/N, whatever the environment says; it is also the way to rerun a single shard, since a resubmitted
@@ -62,16 +62,16 @@ const envOverride = "give each task --shard i/N to say its share, or --no-shard 
 // a batch script move a 1/N share and silently leave out the rest. srun sets SLURM_STEP_NUM_TASKS for every task it
 // starts; a batch script does not get it.
 //
-// Bad values give a *UsageError naming the variable or flag, the value, and the right form.
-func ResolveShard(in ShardInput) (Shard, error) {
+// Bad values give an error (every error here is bad input) naming the variable or flag, the value, and the right form.
+func Resolve(in Input) (Shard, error) {
 	if in.NoShard {
 		if in.Flag != "" {
-			return Shard{}, Usagef("--no-shard and --shard %s contradict each other: give --shard i/N to move one share, or --no-shard to move everything", in.Flag)
+			return Shard{}, fmt.Errorf("--no-shard and --shard %s contradict each other: give --shard i/N to move one share, or --no-shard to move everything", in.Flag)
 		}
 		return Shard{Index: 0, Count: 1, Source: "no sharding (--no-shard)"}, nil
 	}
 	if in.Flag != "" {
-		i, n, err := ParseShardFlag(in.Flag)
+		i, n, err := ParseFlag(in.Flag)
 		if err != nil {
 			return Shard{}, err
 		}
@@ -139,7 +139,7 @@ func arrayShard(getenv func(string) string) (s Shard, ok bool, err error) {
 		}
 	}
 	if len(missing) > 0 {
-		return Shard{}, false, Usagef("SLURM_ARRAY_TASK_ID is %d but %s not set, so this array task cannot tell its share: %s",
+		return Shard{}, false, fmt.Errorf("SLURM_ARRAY_TASK_ID is %d but %s not set, so this array task cannot tell its share: %s",
 			id, listOf(missing), envOverride)
 	}
 	// Slurm sets STEP to 1 for an array without a ':' step, lists included; an environment without it is treated the
@@ -149,13 +149,13 @@ func arrayShard(getenv func(string) string) (s Shard, ok bool, err error) {
 	}
 	switch {
 	case step < 1:
-		return Shard{}, false, Usagef("SLURM_ARRAY_TASK_STEP is %d; want a step of at least 1, as in --array=3-9:2; or %s", step, envOverride)
+		return Shard{}, false, fmt.Errorf("SLURM_ARRAY_TASK_STEP is %d; want a step of at least 1, as in --array=3-9:2; or %s", step, envOverride)
 	case count < 1:
-		return Shard{}, false, Usagef("SLURM_ARRAY_TASK_COUNT is %d; want the number of array tasks, at least 1; or %s", count, envOverride)
+		return Shard{}, false, fmt.Errorf("SLURM_ARRAY_TASK_COUNT is %d; want the number of array tasks, at least 1; or %s", count, envOverride)
 	case hi < lo:
-		return Shard{}, false, Usagef("SLURM_ARRAY_TASK_MAX (%d) is below SLURM_ARRAY_TASK_MIN (%d); want the highest and lowest array ids; or %s", hi, lo, envOverride)
+		return Shard{}, false, fmt.Errorf("SLURM_ARRAY_TASK_MAX (%d) is below SLURM_ARRAY_TASK_MIN (%d); want the highest and lowest array ids; or %s", hi, lo, envOverride)
 	case id < lo || id > hi:
-		return Shard{}, false, Usagef("SLURM_ARRAY_TASK_ID %d is outside the array's ids %d-%d (SLURM_ARRAY_TASK_MIN/MAX); %s", id, lo, hi, envOverride)
+		return Shard{}, false, fmt.Errorf("SLURM_ARRAY_TASK_ID %d is outside the array's ids %d-%d (SLURM_ARRAY_TASK_MIN/MAX); %s", id, lo, hi, envOverride)
 	}
 	span := hi - lo
 	if span%step != 0 || span/step+1 != count {
@@ -170,13 +170,13 @@ func arrayShard(getenv func(string) string) (s Shard, ok bool, err error) {
 		default:
 			mismatch = fmt.Sprintf("ids %d-%d would be %d tasks", lo, hi, span+1)
 		}
-		return Shard{}, false, Usagef("Slurm array task %d: SLURM_ARRAY_TASK_COUNT is %d but %s, so the array is a list "+
+		return Shard{}, false, fmt.Errorf("Slurm array task %d: SLURM_ARRAY_TASK_COUNT is %d but %s, so the array is a list "+
 			"such as --array=1,4,10, whose ids the environment does not give, and this task cannot tell its share; "+
 			"give each task --shard i/%d (i from 0 to %d), or submit a range such as --array=0-%d",
 			id, count, mismatch, count, count-1, count-1)
 	}
 	if (id-lo)%step != 0 {
-		return Shard{}, false, Usagef("Slurm array task %d is not on the array's grid (ids %d-%d step %d), so the array is a "+
+		return Shard{}, false, fmt.Errorf("Slurm array task %d is not on the array's grid (ids %d-%d step %d), so the array is a "+
 			"list and this task cannot tell its share; give each task --shard i/%d (i from 0 to %d), or submit a range such as --array=0-%d",
 			id, lo, hi, step, count, count-1, count-1)
 	}
@@ -204,19 +204,19 @@ func stepShard(getenv func(string) string) (s Shard, ok bool, err error) {
 	case !haveN && haveProcID && procID > 0:
 		// Only the first task may run without knowing the step's size: it cannot be the batch script, which is
 		// always task 0, and guessing from SLURM_NTASKS could give the wrong share.
-		return Shard{}, false, Usagef("SLURM_PROCID is %d but SLURM_STEP_NUM_TASKS is not set, so this does not look like a task "+
+		return Shard{}, false, fmt.Errorf("SLURM_PROCID is %d but SLURM_STEP_NUM_TASKS is not set, so this does not look like a task "+
 			"started by srun and cannot tell its share; run it with srun -n N, or %s", procID, envOverride)
 	case !haveN:
 		return Shard{}, false, nil
 	case n < 1:
-		return Shard{}, false, Usagef("SLURM_STEP_NUM_TASKS is %d; want the number of tasks in the step, at least 1; or %s", n, envOverride)
+		return Shard{}, false, fmt.Errorf("SLURM_STEP_NUM_TASKS is %d; want the number of tasks in the step, at least 1; or %s", n, envOverride)
 	case !haveProcID:
 		if n == 1 {
 			return Shard{}, false, nil
 		}
-		return Shard{}, false, Usagef("SLURM_STEP_NUM_TASKS is %d but SLURM_PROCID is not set, so this task cannot tell its share; %s", n, envOverride)
+		return Shard{}, false, fmt.Errorf("SLURM_STEP_NUM_TASKS is %d but SLURM_PROCID is not set, so this task cannot tell its share; %s", n, envOverride)
 	case procID >= n:
-		return Shard{}, false, Usagef("SLURM_PROCID %d is not below SLURM_STEP_NUM_TASKS %d; want a task rank from 0 to %d; or %s", procID, n, n-1, envOverride)
+		return Shard{}, false, fmt.Errorf("SLURM_PROCID %d is not below SLURM_STEP_NUM_TASKS %d; want a task rank from 0 to %d; or %s", procID, n, n-1, envOverride)
 	case n == 1:
 		return Shard{}, false, nil
 	}
@@ -241,7 +241,7 @@ func envNatural(getenv func(string) string, name string) (v int, set bool, err e
 	}
 	v, why := parseNatural(s)
 	if why != "" {
-		return 0, true, Usagef("%s is %q, %s; want a whole number of 0 or more; fix the job's environment, or %s", name, s, why, envOverride)
+		return 0, true, fmt.Errorf("%s is %q, %s; want a whole number of 0 or more; fix the job's environment, or %s", name, s, why, envOverride)
 	}
 	return v, true, nil
 }
@@ -264,38 +264,41 @@ func parseNatural(s string) (v int, why string) {
 	return v, ""
 }
 
-// ParseShardFlag parses a --shard value "i/N": N tasks, of which this is task i, counted from 0. Any other form is a
+// ParseFlag parses a --shard value "i/N": N tasks, of which this is task i, counted from 0. Any other form is a
 // *UsageError that quotes the value and shows the right form.
-func ParseShardFlag(v string) (index, count int, err error) {
+func ParseFlag(v string) (index, count int, err error) {
 	is, ns, ok := strings.Cut(v, "/")
 	switch {
 	case !ok:
-		return 0, 0, Usagef("--shard %q is not of the form i/N; %s", v, shardForm)
+		return 0, 0, fmt.Errorf("--shard %q is not of the form i/N; %s", v, shardForm)
 	case strings.Contains(ns, "/"):
-		return 0, 0, Usagef("--shard %q has more than one '/'; %s", v, shardForm)
+		return 0, 0, fmt.Errorf("--shard %q has more than one '/'; %s", v, shardForm)
 	case is == "":
-		return 0, 0, Usagef("--shard %q has no index before the '/'; %s", v, shardForm)
+		return 0, 0, fmt.Errorf("--shard %q has no index before the '/'; %s", v, shardForm)
 	case ns == "":
-		return 0, 0, Usagef("--shard %q has no number of tasks after the '/'; %s", v, shardForm)
+		return 0, 0, fmt.Errorf("--shard %q has no number of tasks after the '/'; %s", v, shardForm)
 	}
 	index, why := parseNatural(is)
 	if why != "" {
-		return 0, 0, Usagef("--shard %q: the index %q is %s; %s", v, is, why, shardForm)
+		return 0, 0, fmt.Errorf("--shard %q: the index %q is %s; %s", v, is, why, shardForm)
 	}
 	count, why = parseNatural(ns)
 	if why != "" {
-		return 0, 0, Usagef("--shard %q: the number of tasks %q is %s; %s", v, ns, why, shardForm)
+		return 0, 0, fmt.Errorf("--shard %q: the number of tasks %q is %s; %s", v, ns, why, shardForm)
 	}
 	if count < 1 {
-		return 0, 0, Usagef("--shard %q: the number of tasks must be at least 1; %s", v, shardForm)
+		return 0, 0, fmt.Errorf("--shard %q: the number of tasks must be at least 1; %s", v, shardForm)
 	}
 	if index >= count {
 		// The likeliest cause is counting from 1, so say what the last task's flag is.
-		return 0, 0, Usagef("--shard %q: the index must be below the number of tasks, since it counts from 0; "+
+		return 0, 0, fmt.Errorf("--shard %q: the index must be below the number of tasks, since it counts from 0; "+
 			"want --shard i/%d with i from 0 to %d", v, count, count-1)
 	}
 	return index, count, nil
 }
+
+// Partial reports whether other tasks own some keys: the shard is one of several.
+func (s Shard) Partial() bool { return s.Count > 1 }
 
 // Owns reports whether this shard owns a key: the key's hash modulo Count is Index. Every task must pass the same
 // string for the same file, so the key is the one relative to the transfer's root (Entry.Key), the same on both sides

@@ -1,4 +1,4 @@
-package transfer
+package preflight
 
 import (
 	"encoding/json"

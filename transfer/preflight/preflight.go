@@ -1,4 +1,4 @@
-package transfer
+package preflight
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -20,9 +19,10 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/fsxsync/fsxsync/fsx"
+	"github.com/fsxsync/fsxsync/transfer"
+	"github.com/fsxsync/fsxsync/transfer/s3store"
 )
 
 // The preflight proves, before the first byte of user data moves, that the caller has an identity and every
@@ -36,8 +36,8 @@ import (
 // the SDK would otherwise spend 4 to 5 seconds on IMDS retries before saying so.
 const credentialTimeout = 2 * time.Second
 
-// PreflightS3 is the part of the S3 API the preflight uses.
-type PreflightS3 interface {
+// S3 is the part of the S3 API the preflight uses.
+type S3 interface {
 	HeadBucket(context.Context, *s3.HeadBucketInput, ...func(*s3.Options)) (*s3.HeadBucketOutput, error)
 	GetBucketEncryption(context.Context, *s3.GetBucketEncryptionInput, ...func(*s3.Options)) (*s3.GetBucketEncryptionOutput, error)
 	ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
@@ -49,28 +49,28 @@ type PreflightS3 interface {
 	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
 }
 
-// PreflightSTS resolves the caller.
-type PreflightSTS interface {
+// STS resolves the caller.
+type STS interface {
 	GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput, ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
 }
 
-// PreflightIAM runs the policy simulator.
-type PreflightIAM interface {
+// IAM runs the policy simulator.
+type IAM interface {
 	GetRole(context.Context, *iam.GetRoleInput, ...func(*iam.Options)) (*iam.GetRoleOutput, error)
 	SimulatePrincipalPolicy(context.Context, *iam.SimulatePrincipalPolicyInput, ...func(*iam.Options)) (*iam.SimulatePrincipalPolicyOutput, error)
 }
 
-// PreflightInput is the transfer to check and the clients to check it with.
-type PreflightInput struct {
-	Src, Dst  Location
+// Input is the transfer to check and the clients to check it with.
+type Input struct {
+	Src, Dst  transfer.Location
 	Recursive bool
 	Compare   bool // sync (compares, so reads metadata) rather than cp
 	Delete    bool
 	// Credentials are the credentials the transfer will use.
 	Credentials aws.CredentialsProvider
-	S3          PreflightS3
-	STS         PreflightSTS
-	IAM         PreflightIAM // nil: no simulation
+	S3          S3
+	STS         STS
+	IAM         IAM // nil: no simulation
 }
 
 // Caller is who the preflight found.
@@ -82,25 +82,48 @@ type Caller struct {
 	Expires       time.Time // zero when the credentials do not expire
 }
 
-// CheckRow is one line of the preflight table.
-type CheckRow struct {
-	Check  string // what was checked: an action on a resource, or a local condition
-	Method string // simulated, probed, simulated+probed, local, -
-	Result string // allowed, DENIED, ok, FAILED, not checked
-	Detail string // the server's words, or why it was not checked
-	failed bool
+// Row is one line of the preflight table.
+type Row struct {
+	Check  string  // what was checked: an action on a resource, or a local condition
+	Method string  // simulated, probed, simulated+probed, local, -
+	Result Verdict // what was found
+	Detail string  // the server's words, or why it was not checked
 }
 
 // Failed reports whether this row stops the transfer.
-func (r CheckRow) Failed() bool { return r.failed }
+func (r Row) Failed() bool { return r.Result == Denied || r.Result == Failed }
 
-// PreflightReport is everything the preflight found.
-type PreflightReport struct {
+// Verdict is a row's result.
+type Verdict int
+
+// The verdicts. Allowed and Denied answer a permission; OK and Failed a local condition or a fact about the bucket;
+// NotChecked and NotAvailable say that nothing was proved either way.
+const (
+	NotChecked Verdict = iota
+	Allowed
+	Denied
+	OK
+	Failed
+	NotAvailable
+)
+
+var verdictNames = [...]string{"not checked", "allowed", "DENIED", "ok", "FAILED", "not available"}
+
+// String is the verdict as the table prints it.
+func (v Verdict) String() string {
+	if v < 0 || int(v) >= len(verdictNames) {
+		return fmt.Sprintf("Verdict(%d)", int(v))
+	}
+	return verdictNames[v]
+}
+
+// Report is everything the preflight found.
+type Report struct {
 	Caller  Caller
 	Mount   *fsx.Mount // the file system holding the local side, when it could be found
 	Region  string     // the bucket's region when the server said so
 	KMSKey  string
-	Rows    []CheckRow
+	Rows    []Row
 	Denied  []Denial
 	Seconds float64
 }
@@ -138,14 +161,20 @@ func (e *DeniedError) Error() string {
 	return b.String()
 }
 
+// Kind makes a DeniedError transfer.KindDenied.
+func (e *DeniedError) Kind() transfer.Kind { return transfer.KindDenied }
+
 // CredentialsError means there is no usable identity: no credentials, or credentials STS rejects. Exit code 4.
 type CredentialsError struct{ Err error }
 
 func (e *CredentialsError) Error() string { return e.Err.Error() }
 func (e *CredentialsError) Unwrap() error { return e.Err }
 
+// Kind makes a CredentialsError transfer.KindCredentials, whatever it wraps.
+func (e *CredentialsError) Kind() transfer.Kind { return transfer.KindCredentials }
+
 // ResolveCaller finds the credentials (bounded in time) and asks STS who they belong to.
-func ResolveCaller(ctx context.Context, creds aws.CredentialsProvider, stsClient PreflightSTS) (Caller, error) {
+func ResolveCaller(ctx context.Context, creds aws.CredentialsProvider, stsClient STS) (Caller, error) {
 	var c Caller
 	cctx, cancel := context.WithTimeout(ctx, credentialTimeout)
 	defer cancel()
@@ -183,18 +212,18 @@ func ResolveCaller(ctx context.Context, creds aws.CredentialsProvider, stsClient
 	return c, nil
 }
 
-// Preflight runs every check and returns the report; the error is a *CredentialsError, a *DeniedError, a
-// *UsageError (no such bucket, missing source, unwritable destination), or the context's.
-func Preflight(ctx context.Context, in PreflightInput) (*PreflightReport, error) {
+// Run runs every check and returns the report; the error is a *CredentialsError, a *DeniedError, a
+// *transfer.UsageError (no such bucket, missing source, unwritable destination), or the context's.
+func Run(ctx context.Context, in Input) (*Report, error) {
 	start := time.Now()
-	rep := &PreflightReport{}
+	rep := &Report{}
 	defer func() { rep.Seconds = time.Since(start).Seconds() }()
-	dir, err := DirectionOf(in.Src, in.Dst)
+	dir, err := transfer.DirectionOf(in.Src, in.Dst)
 	if err != nil {
 		return rep, err
 	}
 	remote, local := in.Dst, in.Src.Local
-	if dir == Download {
+	if dir == transfer.Download {
 		remote, local = in.Src, in.Dst.Local
 	}
 	if err := checkLocal(rep, dir, local, in.Recursive); err != nil {
@@ -202,7 +231,7 @@ func Preflight(ctx context.Context, in PreflightInput) (*PreflightReport, error)
 	}
 	if m, err := fsx.FindMount(local); err == nil {
 		rep.Mount = &m
-		rep.Rows = append(rep.Rows, CheckRow{Check: "local file system", Method: "local", Result: "ok", Detail: m.Describe()})
+		rep.Rows = append(rep.Rows, Row{Check: "local file system", Method: "local", Result: OK, Detail: m.Describe()})
 	}
 	rep.Caller, err = ResolveCaller(ctx, in.Credentials, in.STS)
 	if err != nil {
@@ -214,17 +243,17 @@ func Preflight(ctx context.Context, in PreflightInput) (*PreflightReport, error)
 	prefix := remote.DirPrefix()
 	if !in.Recursive {
 		prefix = remote.Key
-		if dir == Upload && (prefix == "" || strings.HasSuffix(prefix, "/")) {
+		if dir == transfer.Upload && (prefix == "" || strings.HasSuffix(prefix, "/")) {
 			prefix += filepath.Base(local)
 		}
 	}
 	reqs := Requirements(RequirementsInput{Partition: rep.Caller.Identity.Partition, Bucket: remote.Bucket, Prefix: prefix,
-		Upload: dir == Upload, Recursive: in.Recursive, Compare: in.Compare, Delete: in.Delete, KMSKeyARN: rep.KMSKey})
+		Upload: dir == transfer.Upload, Recursive: in.Recursive, Compare: in.Compare, Delete: in.Delete, KMSKeyARN: rep.KMSKey})
 
 	sim := simulate(ctx, in.IAM, rep.Caller.Identity, reqs)
 	pr := &prober{s3: in.S3, bucket: remote.Bucket, prefix: prefix, recursive: in.Recursive, probeKey: probeKey(prefix, in.Recursive)}
 	for _, req := range reqs {
-		row := CheckRow{Check: describeRequirement(req), Result: "not checked", Method: "-"}
+		row := Row{Check: describeRequirement(req), Result: NotChecked, Method: "-"}
 		simRes, simOK := sim[req.Action+" "+req.Resource]
 		probeRes := pr.probe(ctx, req)
 		switch {
@@ -245,8 +274,7 @@ func Preflight(ctx context.Context, in PreflightInput) (*PreflightReport, error)
 		default:
 			row.Detail = probeRes.detail
 		}
-		if row.Result == "DENIED" {
-			row.failed = true
+		if row.Result == Denied {
 			rep.Denied = append(rep.Denied, Denial{Requirement: req, Method: row.Method, Message: row.Detail})
 		}
 		rep.Rows = append(rep.Rows, row)
@@ -255,14 +283,14 @@ func Preflight(ctx context.Context, in PreflightInput) (*PreflightReport, error)
 		}
 	}
 	if pr.leftover != "" {
-		rep.Rows = append(rep.Rows, CheckRow{Check: "probe object removed", Method: "probed", Result: "FAILED", failed: true,
+		rep.Rows = append(rep.Rows, Row{Check: "probe object removed", Method: "probed", Result: Failed,
 			Detail: fmt.Sprintf("s3://%s/%s remains: deleting it was refused", remote.Bucket, pr.leftover)})
 	}
 	if sim == nil && in.IAM != nil {
-		rep.Rows = append(rep.Rows, CheckRow{Check: "iam:SimulatePrincipalPolicy", Method: "-", Result: "not available",
+		rep.Rows = append(rep.Rows, Row{Check: "iam:SimulatePrincipalPolicy", Method: "-", Result: NotAvailable,
 			Detail: "the policy simulator is not available to this identity or server (usual on compute nodes); probes decided"})
 	}
-	if dir == Download && in.Recursive && len(rep.Denied) == 0 {
+	if dir == transfer.Download && in.Recursive && len(rep.Denied) == 0 {
 		if err := checkSpace(ctx, rep, in.S3, remote.Bucket, prefix, local, freeSpace); err != nil {
 			return rep, err
 		}
@@ -277,11 +305,11 @@ func Preflight(ctx context.Context, in PreflightInput) (*PreflightReport, error)
 	return rep, nil
 }
 
-func verdict(allowed bool) string {
+func verdict(allowed bool) Verdict {
 	if allowed {
-		return "allowed"
+		return Allowed
 	}
-	return "DENIED"
+	return Denied
 }
 
 func describeRequirement(r Requirement) string {
@@ -293,21 +321,21 @@ func describeRequirement(r Requirement) string {
 }
 
 // checkLocal: the source must be readable, the destination's nearest existing directory writable.
-func checkLocal(rep *PreflightReport, dir Direction, local string, recursive bool) error {
-	if dir == Upload {
+func checkLocal(rep *Report, dir transfer.Direction, local string, recursive bool) error {
+	if dir == transfer.Upload {
 		f, err := os.Open(local)
 		if err != nil {
-			rep.Rows = append(rep.Rows, CheckRow{Check: "local source readable", Method: "local", Result: "FAILED", Detail: err.Error(), failed: true})
-			return Usagef("source %s: %v", local, errors.Unwrap(err))
+			rep.Rows = append(rep.Rows, Row{Check: "local source readable", Method: "local", Result: Failed, Detail: err.Error()})
+			return transfer.Usagef("source %s: %v", local, errors.Unwrap(err))
 		}
 		defer f.Close()
 		if fi, err := f.Stat(); err == nil && fi.IsDir() {
 			if _, err := f.Readdirnames(1); err != nil && err != io.EOF {
-				rep.Rows = append(rep.Rows, CheckRow{Check: "local source readable", Method: "local", Result: "FAILED", Detail: err.Error(), failed: true})
-				return Usagef("source %s is not readable: %v", local, err)
+				rep.Rows = append(rep.Rows, Row{Check: "local source readable", Method: "local", Result: Failed, Detail: err.Error()})
+				return transfer.Usagef("source %s is not readable: %v", local, err)
 			}
 		}
-		rep.Rows = append(rep.Rows, CheckRow{Check: "local source readable: " + local, Method: "local", Result: "ok"})
+		rep.Rows = append(rep.Rows, Row{Check: "local source readable: " + local, Method: "local", Result: OK})
 		return nil
 	}
 	target := local
@@ -320,11 +348,11 @@ func checkLocal(rep *PreflightReport, dir Direction, local string, recursive boo
 	existing := nearestExisting(target)
 	f, err := fsx.CreateTemp(filepath.Join(existing, "probe"))
 	if err != nil {
-		rep.Rows = append(rep.Rows, CheckRow{Check: "local destination writable: " + existing, Method: "local", Result: "FAILED", Detail: err.Error(), failed: true})
-		return Usagef("destination %s is not writable: %v", existing, err)
+		rep.Rows = append(rep.Rows, Row{Check: "local destination writable: " + existing, Method: "local", Result: Failed, Detail: err.Error()})
+		return transfer.Usagef("destination %s is not writable: %v", existing, err)
 	}
 	fsx.Discard(f)
-	rep.Rows = append(rep.Rows, CheckRow{Check: "local destination writable: " + existing, Method: "local", Result: "ok"})
+	rep.Rows = append(rep.Rows, Row{Check: "local destination writable: " + existing, Method: "local", Result: OK})
 	return nil
 }
 
@@ -344,27 +372,28 @@ func nearestExisting(p string) string {
 }
 
 // checkBucket learns whether the bucket exists, its region and its default encryption.
-func checkBucket(ctx context.Context, rep *PreflightReport, c PreflightS3, bucket string) error {
+func checkBucket(ctx context.Context, rep *Report, c S3, bucket string) error {
 	out, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+	kind := transfer.KindOf(s3store.Classify(err))
 	switch {
 	case err == nil:
 		rep.Region = aws.ToString(out.BucketRegion)
-		rep.Rows = append(rep.Rows, CheckRow{Check: "bucket " + bucket + " exists", Method: "probed", Result: "ok", Detail: regionDetail(rep.Region)})
-	case httpStatus(err) == http.StatusNotFound || ErrorCode(err) == "NoSuchBucket":
-		rep.Rows = append(rep.Rows, CheckRow{Check: "bucket " + bucket + " exists", Method: "probed", Result: "FAILED", Detail: "no such bucket", failed: true})
-		return Usagef("bucket %s does not exist (NoSuchBucket): check the name in the s3:// URL", bucket)
-	case ErrorCode(err) == "RequestTimeTooSkewed":
+		rep.Rows = append(rep.Rows, Row{Check: "bucket " + bucket + " exists", Method: "probed", Result: OK, Detail: regionDetail(rep.Region)})
+	case kind == transfer.KindNotFound || s3store.Code(err) == "NoSuchBucket":
+		rep.Rows = append(rep.Rows, Row{Check: "bucket " + bucket + " exists", Method: "probed", Result: Failed, Detail: "no such bucket"})
+		return transfer.Usagef("bucket %s does not exist (NoSuchBucket): check the name in the s3:// URL", bucket)
+	case s3store.Code(err) == "RequestTimeTooSkewed":
 		return &CredentialsError{fmt.Errorf("this machine's clock is too far from the server's for signed requests (RequestTimeTooSkewed): fix the clock (chrony/NTP): %w", err)}
-	case isCredentialCode(ErrorCode(err)):
+	case kind == transfer.KindCredentials:
 		return &CredentialsError{fmt.Errorf("S3 rejected the credentials: %w", err)}
-	case isUnreachable(err):
-		return Usagef("cannot reach S3 for bucket %s: %v (check --endpoint-url, the network, or a proxy)", bucket, err)
+	case kind == transfer.KindUnreachable:
+		return transfer.Usagef("cannot reach S3 for bucket %s: %v (check --endpoint-url, the network, or a proxy)", bucket, err)
 	default:
 		// HeadBucket is authorized by s3:ListBucket, which a prefix- or key-scoped policy may not grant; the
 		// requirement rows below tell. A redirect still names the bucket's region.
-		rep.Region = responseHeader(err, "X-Amz-Bucket-Region")
-		rep.Rows = append(rep.Rows, CheckRow{Check: "bucket " + bucket + " exists", Method: "probed", Result: "not checked",
-			Detail: fmt.Sprintf("HeadBucket: %s%s", shortError(err), regionDetail(rep.Region))})
+		rep.Region = s3store.ResponseHeader(err, "X-Amz-Bucket-Region")
+		rep.Rows = append(rep.Rows, Row{Check: "bucket " + bucket + " exists", Method: "probed", Result: NotChecked,
+			Detail: fmt.Sprintf("HeadBucket: %s%s", transfer.Brief(err), regionDetail(rep.Region))})
 	}
 	enc, err := c.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: aws.String(bucket)})
 	if err == nil && enc.ServerSideEncryptionConfiguration != nil {
@@ -395,7 +424,7 @@ type simResult struct {
 
 // simulate asks iam:SimulatePrincipalPolicy about every requirement. It returns nil when the caller may not use
 // the simulator (or the server has none): then probes decide alone.
-func simulate(ctx context.Context, c PreflightIAM, id Identity, reqs []Requirement) map[string]simResult {
+func simulate(ctx context.Context, c IAM, id Identity, reqs []Requirement) map[string]simResult {
 	if c == nil {
 		return nil
 	}
@@ -443,7 +472,7 @@ func simulate(ctx context.Context, c PreflightIAM, id Identity, reqs []Requireme
 
 // prober runs the live probes. None of them reads or writes user data.
 type prober struct {
-	s3        PreflightS3
+	s3        S3
 	bucket    string
 	prefix    string
 	recursive bool
@@ -475,19 +504,17 @@ func probeKey(prefix string, recursive bool) string {
 	return dir + ".fsxsync-preflight-" + hex.EncodeToString(b)
 }
 
-func denied(err error) bool {
-	code := ErrorCode(err)
-	return code == "AccessDenied" || code == "AllAccessDisabled" || httpStatus(err) == http.StatusForbidden
-}
+// denied reports whether a probe's answer refuses the permission it asked about.
+func denied(err error) bool { return transfer.KindOf(s3store.Classify(err)) == transfer.KindDenied }
 
 func (p *prober) outcome(err error) probeResult {
 	switch {
 	case err == nil:
 		return probeResult{done: true, allowed: true}
 	case denied(err):
-		return probeResult{done: true, allowed: false, detail: shortError(err), err: err}
+		return probeResult{done: true, allowed: false, detail: transfer.Brief(err), err: err}
 	}
-	return probeResult{detail: "probe failed: " + shortError(err), err: err}
+	return probeResult{detail: "probe failed: " + transfer.Brief(err), err: err}
 }
 
 func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
@@ -519,9 +546,9 @@ func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
 		if err == nil {
 			out.Body.Close()
 		}
-		if IsNotFound(err) || ErrorCode(err) == "InvalidRange" {
+		if transfer.IsNotFound(s3store.Classify(err)) || s3store.Code(err) == "InvalidRange" {
 			// Allowed to ask: the object is just not there (a single-object cp) or empty.
-			return probeResult{done: true, allowed: true, detail: shortError(err)}
+			return probeResult{done: true, allowed: true, detail: transfer.Brief(err)}
 		}
 		return p.outcome(err)
 	case actAbortMultipart:
@@ -532,7 +559,7 @@ func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
 			// Content-MD5 cannot match is authorized first and then refused as BadDigest, storing nothing.
 			_, err := p.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String(p.probeKey),
 				Body: strings.NewReader("x"), ContentMD5: aws.String("AAAAAAAAAAAAAAAAAAAAAA==")})
-			if ErrorCode(err) == "BadDigest" {
+			if s3store.Code(err) == "BadDigest" {
 				return probeResult{done: true, allowed: true}
 			}
 			return p.outcome(err)
@@ -543,7 +570,7 @@ func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
 			_, aerr := p.s3.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: b, Key: aws.String(p.probeKey), UploadId: out.UploadId})
 			cancel()
 			if aerr != nil {
-				return probeResult{done: true, allowed: true, detail: "started a probe upload but could not abort it: " + shortError(aerr)}
+				return probeResult{done: true, allowed: true, detail: "started a probe upload but could not abort it: " + transfer.Brief(aerr)}
 			}
 		}
 		return p.outcome(err)
@@ -575,7 +602,7 @@ func (p *prober) probeAbort(ctx context.Context) probeResult {
 	}
 	_, err := p.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(p.bucket),
 		Key: aws.String(p.probeKey), UploadId: aws.String("fsxsync-preflight-no-such-upload")})
-	if err != nil && (ErrorCode(err) == "NoSuchUpload" || httpStatus(err) == http.StatusNotFound) {
+	if transfer.IsNotFound(s3store.Classify(err)) {
 		err = nil
 	}
 	res := p.outcome(err)
@@ -585,7 +612,7 @@ func (p *prober) probeAbort(ctx context.Context) probeResult {
 
 // checkSpace compares the bytes a download may fetch with the free space at the destination. It reads at most ten
 // pages of the listing (10,000 objects) so the preflight stays fast; beyond that it checks what it saw.
-func checkSpace(ctx context.Context, rep *PreflightReport, c PreflightS3, bucket, prefix, local string, free func(string) (int64, error)) error {
+func checkSpace(ctx context.Context, rep *Report, c S3, bucket, prefix, local string, free func(string) (int64, error)) error {
 	var total int64
 	complete := true
 	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
@@ -607,16 +634,16 @@ func checkSpace(ctx context.Context, rep *PreflightReport, c PreflightS3, bucket
 	if err != nil {
 		return nil
 	}
-	what := HumanBytes(total)
+	what := transfer.HumanBytes(total)
 	if !complete {
 		what = "at least " + what
 	}
-	row := CheckRow{Check: "free space at " + dir, Method: "local", Result: "ok",
-		Detail: fmt.Sprintf("%s to fetch, %s free", what, HumanBytes(avail))}
+	row := Row{Check: "free space at " + dir, Method: "local", Result: OK,
+		Detail: fmt.Sprintf("%s to fetch, %s free", what, transfer.HumanBytes(avail))}
 	if total > avail {
-		row.Result, row.failed = "FAILED", true
+		row.Result = Failed
 		rep.Rows = append(rep.Rows, row)
-		return Usagef("not enough space at %s: the download needs %s, %s is free", dir, what, HumanBytes(avail))
+		return transfer.Usagef("not enough space at %s: the download needs %s, %s is free", dir, what, transfer.HumanBytes(avail))
 	}
 	rep.Rows = append(rep.Rows, row)
 	return nil
@@ -629,49 +656,4 @@ func freeSpace(dir string) (int64, error) {
 		return 0, err
 	}
 	return int64(st.Bavail) * int64(st.Bsize), nil
-}
-
-func httpStatus(err error) int {
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) {
-		return re.HTTPStatusCode()
-	}
-	return 0
-}
-
-func responseHeader(err error, name string) string {
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) && re.Response != nil {
-		return re.Response.Header.Get(name)
-	}
-	return ""
-}
-
-func isCredentialCode(code string) bool {
-	switch code {
-	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired", "InvalidClientTokenId":
-		return true
-	}
-	return false
-}
-
-func isUnreachable(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "connection refused") || strings.Contains(s, "no such host") ||
-		strings.Contains(s, "i/o timeout") || strings.Contains(s, "network is unreachable")
-}
-
-// shortError keeps the server's own words and drops the SDK's operation chain.
-func shortError(err error) string {
-	var api interface {
-		ErrorCode() string
-		ErrorMessage() string
-	}
-	if errors.As(err, &api) {
-		if m := api.ErrorMessage(); m != "" {
-			return api.ErrorCode() + ": " + m
-		}
-		return api.ErrorCode()
-	}
-	return err.Error()
 }

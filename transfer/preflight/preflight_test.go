@@ -1,17 +1,18 @@
-package transfer
+package preflight
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -19,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/fsxsync/fsxsync/internal/s3test"
+	"github.com/fsxsync/fsxsync/transfer"
 )
 
 // Recorded AWS IAM responses (Query protocol, XML), trimmed to the fields the preflight reads. versitygw has no
@@ -152,18 +155,22 @@ func TestSimulateUnavailableFallsBackToProbes(t *testing.T) {
 // A download that cannot fit is refused before it starts; the listing comes from the real server, the free space
 // from a stand-in for statfs.
 func TestCheckSpace(t *testing.T) {
-	store, bucket := newStore(t)
-	src := t.TempDir()
-	writeTree(t, src, map[string][]byte{"a": randBytes(3000), "b/c": randBytes(5000)}, time.Unix(1700000000, 0))
-	runSync(t, store, src, "s3://"+bucket+"/p", runCfg{})
+	srv := s3test.Shared(t)
+	bucket := srv.NewBucket(t)
+	for key, size := range map[string]int{"p/a": 3000, "p/b/c": 5000} {
+		if _, err := srv.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+			Body: bytes.NewReader(make([]byte, size))}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	dst := filepath.Join(t.TempDir(), "not", "yet")
 	for _, tc := range []struct {
 		free    int64
 		wantErr bool
 	}{{free: 1 << 20}, {free: 7999, wantErr: true}} {
-		rep := &PreflightReport{}
+		rep := &Report{}
 		err := checkSpace(context.Background(), rep, srv.Client(), bucket, "p/", dst, func(string) (int64, error) { return tc.free, nil })
-		var ue *UsageError
+		var ue *transfer.UsageError
 		if tc.wantErr != (err != nil) || (err != nil && !errors.As(err, &ue)) {
 			t.Errorf("free %d: err = %v, want a usage error: %v", tc.free, err, tc.wantErr)
 		}
@@ -175,7 +182,7 @@ func TestCheckSpace(t *testing.T) {
 
 // fakeBucketS3 answers HeadBucket with a chosen error; the other calls are not used.
 type fakeBucketS3 struct {
-	PreflightS3
+	S3
 	err error
 }
 
@@ -198,27 +205,33 @@ func responseError(status int, header http.Header, code string) error {
 // with the local server, so these answers are built as the SDK returns them.)
 func TestCheckBucketAnswers(t *testing.T) {
 	redirect := responseError(http.StatusMovedPermanently, http.Header{"X-Amz-Bucket-Region": {"eu-west-1"}}, "PermanentRedirect")
-	rep := &PreflightReport{}
+	rep := &Report{}
 	if err := checkBucket(context.Background(), rep, fakeBucketS3{err: redirect}, "b"); err != nil || rep.Region != "eu-west-1" {
 		t.Errorf("redirect: err %v, region %q; want the region from the header", err, rep.Region)
 	}
 	var ce *CredentialsError
 	skew := responseError(http.StatusForbidden, nil, "RequestTimeTooSkewed")
-	if err := checkBucket(context.Background(), &PreflightReport{}, fakeBucketS3{err: skew}, "b"); !errors.As(err, &ce) || !strings.Contains(err.Error(), "clock") {
+	if err := checkBucket(context.Background(), &Report{}, fakeBucketS3{err: skew}, "b"); !errors.As(err, &ce) || !strings.Contains(err.Error(), "clock") {
 		t.Errorf("skew: err = %v, want a CredentialsError about the clock", err)
 	}
 	expired := responseError(http.StatusBadRequest, nil, "ExpiredToken")
-	if err := checkBucket(context.Background(), &PreflightReport{}, fakeBucketS3{err: expired}, "b"); !errors.As(err, &ce) {
+	if err := checkBucket(context.Background(), &Report{}, fakeBucketS3{err: expired}, "b"); !errors.As(err, &ce) {
 		t.Errorf("expired: err = %v, want a CredentialsError", err)
 	}
-	var ue *UsageError
+	var ue *transfer.UsageError
 	missing := responseError(http.StatusNotFound, nil, "NotFound")
-	if err := checkBucket(context.Background(), &PreflightReport{}, fakeBucketS3{err: missing}, "b"); !errors.As(err, &ue) {
-		t.Errorf("missing: err = %v, want a UsageError", err)
+	if err := checkBucket(context.Background(), &Report{}, fakeBucketS3{err: missing}, "b"); !errors.As(err, &ue) {
+		t.Errorf("missing: err = %v, want a transfer.UsageError", err)
 	}
 	// A HeadBucket refused (no s3:ListBucket) is not fatal by itself: the requirement rows decide.
 	forbidden := responseError(http.StatusForbidden, nil, "Forbidden")
-	if err := checkBucket(context.Background(), &PreflightReport{}, fakeBucketS3{err: forbidden}, "b"); err != nil {
+	if err := checkBucket(context.Background(), &Report{}, fakeBucketS3{err: forbidden}, "b"); err != nil {
 		t.Errorf("forbidden: err = %v, want nil", err)
 	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	s3test.StopShared()
+	os.Exit(code)
 }
