@@ -8,11 +8,15 @@
 # The only places the tool versions are pinned.
 VERSITYGW_VERSION := v1.8.0
 EC2_METADATA_MOCK_VERSION := v1.13.0
+STATICCHECK_VERSION := v0.8.2
+XTOOLS_VERSION := v0.52.0
 
 TOOLS_BIN := $(CURDIR)/.tools/bin
 VERSITYGW := $(TOOLS_BIN)/versitygw
 EC2_METADATA_MOCK := $(TOOLS_BIN)/ec2-metadata-mock
 FSXSYNC   := $(CURDIR)/bin/fsxsync
+STATICCHECK := $(TOOLS_BIN)/staticcheck
+DEADCODE  := $(TOOLS_BIN)/deadcode
 
 # Fall back to fixed strings so a tarball or a repository without commits still builds.
 VERSION := $(or $(shell git describe --tags --always --dirty 2>/dev/null),dev)
@@ -24,7 +28,7 @@ FUZZTIME ?= 10s
 # Tests find the tools and the CLI through these variables (see internal/s3test, internal/iamtest).
 TEST_ENV := FSXSYNC_VERSITYGW=$(VERSITYGW) FSXSYNC_EC2_METADATA_MOCK=$(EC2_METADATA_MOCK) FSXSYNC_BIN=$(FSXSYNC)
 
-.PHONY: all tools build test demo bench bench-go bench-compare fuzz clean test-secrets test-race slurm docs
+.PHONY: all tools lint-tools lint build test demo bench bench-go bench-compare fuzz clean test-secrets test-race slurm docs
 
 all: build
 
@@ -44,11 +48,31 @@ tools:
 		GOBIN=$(TOOLS_BIN) go install github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock@$(EC2_METADATA_MOCK_VERSION); \
 	fi
 
+# The static checkers, pinned like the servers: staticcheck and x/tools' deadcode.
+lint-tools:
+	@have=$$(go version -m $(STATICCHECK) 2>/dev/null | awk '$$1 == "mod" { print $$3 }'); \
+	if [ "$$have" != "$(STATICCHECK_VERSION)" ]; then \
+		echo "building staticcheck $(STATICCHECK_VERSION) into $(TOOLS_BIN)"; \
+		GOBIN=$(TOOLS_BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); \
+	fi
+	@have=$$(go version -m $(DEADCODE) 2>/dev/null | awk '$$1 == "mod" { print $$3 }'); \
+	if [ "$$have" != "$(XTOOLS_VERSION)" ]; then \
+		echo "building deadcode $(XTOOLS_VERSION) into $(TOOLS_BIN)"; \
+		GOBIN=$(TOOLS_BIN) go install golang.org/x/tools/cmd/deadcode@$(XTOOLS_VERSION); \
+	fi
+
+# go vet, staticcheck and deadcode (with the tests as roots: a helper only tests use is alive), all clean. The
+# enginesbench tag is checked too, so the tagged benchmark keeps compiling.
+lint: lint-tools
+	go vet ./...
+	go vet -tags enginesbench ./transfer/s3store/
+	$(STATICCHECK) ./...
+	@out=$$($(DEADCODE) -test ./...); if [ -n "$$out" ]; then echo "$$out"; echo "deadcode: unreachable functions (above)"; exit 1; fi
+
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(FSXSYNC) ./cmd/fsxsync
 
 test: tools build
-	go vet ./...
 	$(TEST_ENV) go test -count=1 -timeout 15m ./...
 
 # The manual (docs/fsxsync.md, docs/fsxsync.1) and the help goldens (cmd/fsxsync/testdata/help) are generated from

@@ -36,17 +36,16 @@ EXAMPLES:
 		Flags:        flags,
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
-			o, err := parseTransferOptions(c, rules)
+			o, err := prepare(c, nil, rules)
 			if err != nil {
 				return err
 			}
 			o.recursive = !c.Bool("cp") || c.Bool("recursive")
 			o.delete = c.Bool("delete")
-			compare := transfer.CompareNewer
 			if c.Bool("cp") {
-				compare = transfer.CompareAlways
+				o.compare = transfer.CompareAlways
 			}
-			return runCheck(c.Context, o, compare)
+			return runCheck(c.Context, o)
 		},
 	}
 }

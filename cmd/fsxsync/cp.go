@@ -34,14 +34,12 @@ EXAMPLES:
 		Flags:        flags,
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
-			o, err := parseTransferOptions(c, rules)
+			o, err := prepare(c, st, rules)
 			if err != nil {
 				return err
 			}
-			st.attach(&o)
-			st.watchSpot(c.Context, o.watchSpot)
-			o.recursive = c.Bool("recursive")
-			return runTransfer(c.Context, o, transfer.CompareAlways)
+			o.recursive, o.compare = c.Bool("recursive"), transfer.CompareAlways
+			return runTransfer(c.Context, o)
 		},
 	}
 }

@@ -221,6 +221,12 @@ func exitCode(sig os.Signal, err error) int {
 }
 
 func newApp(st *stopper) *cli.App {
+	// `fsxsync --version` prints the same first line as `fsxsync version`, instead of the cli package's
+	// "fsxsync version ..." line, so that there is one way to read a version out of fsxsync. The cli package has
+	// only this package-level hook for it.
+	cli.VersionPrinter = func(c *cli.Context) {
+		fmt.Fprintln(c.App.Writer, versionLine())
+	}
 	return &cli.App{
 		Name:    "fsxsync",
 		Usage:   "move data between an FSx for Lustre (or any POSIX) tree and Amazon S3, fast and safely",

@@ -36,22 +36,17 @@ EXAMPLES:
 		Flags:        flags,
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
-			o, err := parseTransferOptions(c, rules)
+			o, err := prepare(c, st, rules)
 			if err != nil {
 				return err
 			}
-			st.attach(&o)
 			o.recursive, o.delete = true, c.Bool("delete")
-			compare, err := compareMode(c)
-			if err != nil {
-				return err
-			}
-			return runPlan(c, o, compare, c.Int("shards"), c.String("out"))
+			return runPlan(c, o, c.Int("shards"), c.String("out"))
 		},
 	}
 }
 
-func runPlan(c *cli.Context, o transferOptions, compare transfer.CompareMode, shards int, out string) error {
+func runPlan(c *cli.Context, o transferOptions, shards int, out string) error {
 	ctx := c.Context
 	s, err := newSession(ctx, o)
 	if err != nil {
@@ -62,12 +57,12 @@ func runPlan(c *cli.Context, o transferOptions, compare transfer.CompareMode, sh
 		return err
 	}
 	if !o.noPreflight {
-		if err := s.preflight(ctx, o, compare, false); err != nil {
+		if err := s.preflight(ctx, o, false); err != nil {
 			return err
 		}
 	}
 	store := s3store.New(s.s3, s.remote.Bucket, s3store.Options{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
-	h, rep, err := transfer.Plan(ctx, store, transfer.Options{Src: s.src, Dst: s.dst, Compare: compare, Delete: o.delete,
+	h, rep, err := transfer.Plan(ctx, store, transfer.Options{Src: s.src, Dst: s.dst, Compare: o.compare, Delete: o.delete,
 		Filter: filter, Concurrency: o.concurrency, Out: o.stdout, Log: o.log, Drain: o.drain,
 		DirMarkers: o.dirMarkers, FollowSymlinks: o.followSymlinks}, shards, out)
 	if err != nil {

@@ -40,12 +40,10 @@ EXAMPLES:
 			if c.NArg() != 1 {
 				return transfer.Usagef("run needs exactly one argument, the manifest directory (got %d)", c.NArg())
 			}
-			o, err := parseTransferOptions(c, rules)
+			o, err := prepare(c, st, rules)
 			if err != nil {
 				return err
 			}
-			st.attach(&o)
-			st.watchSpot(c.Context, o.watchSpot)
 			return runShard(c, o, c.Args().First())
 		},
 	}
@@ -62,13 +60,13 @@ func runShard(c *cli.Context, o transferOptions, dir string) error {
 		return transfer.WithKind(transfer.KindUsage, err)
 	}
 	o.log.Info(fmt.Sprintf("shard %d of %d: %s", shard, h.Shards, how))
-	o.src, o.dst, o.recursive = h.Source, h.Destination, true
+	o.src, o.dst, o.recursive, o.compare = h.Source, h.Destination, true, h.Flags.Compare
 	s, err := newSession(ctx, o)
 	if err != nil {
 		return err
 	}
 	if !o.noPreflight {
-		if err := s.preflight(ctx, o, h.Flags.Compare, false); err != nil {
+		if err := s.preflight(ctx, o, false); err != nil {
 			return err
 		}
 	}

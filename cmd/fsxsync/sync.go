@@ -45,19 +45,12 @@ EXAMPLES:
 		Flags:        flags,
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
-			o, err := parseTransferOptions(c, rules)
+			o, err := prepare(c, st, rules)
 			if err != nil {
 				return err
 			}
-			st.attach(&o)
-			st.watchSpot(c.Context, o.watchSpot)
-			o.recursive = true
-			o.delete = c.Bool("delete")
-			compare, err := compareMode(c)
-			if err != nil {
-				return err
-			}
-			return runTransfer(c.Context, o, compare)
+			o.recursive, o.delete = true, c.Bool("delete")
+			return runTransfer(c.Context, o)
 		},
 	}
 }

@@ -17,14 +17,6 @@ const (
 	unsetCommit  = "unknown"
 )
 
-func init() {
-	// `fsxsync --version` prints the same first line as `fsxsync version`, instead of the cli package's
-	// "fsxsync version ..." line, so that there is one way to read a version out of fsxsync.
-	cli.VersionPrinter = func(c *cli.Context) {
-		fmt.Fprintln(c.App.Writer, versionLine())
-	}
-}
-
 // resolveVersion returns the version and commit to print. The Makefile sets them with -ldflags; a binary built with
 // `go install github.com/fsxsync/fsxsync/cmd/fsxsync@VERSION` or a plain `go build` has only what Go recorded in
 // it: the module version, and in a git checkout the revision and whether the tree had uncommitted changes. info is

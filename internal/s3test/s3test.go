@@ -314,12 +314,6 @@ func (f *Fake) NewBucket(t testing.TB) string {
 	return newBucket(t, f.Client())
 }
 
-// Env returns KEY=VALUE environment variables that point the AWS SDK and the
-// fsxsync CLI at the fake; see Server.Env.
-func (f *Fake) Env() []string {
-	return env(f.Endpoint, f.AccessKey, f.SecretKey, f.Region)
-}
-
 func newClient(endpoint, accessKey, secretKey, region string) *s3.Client {
 	return s3.New(s3.Options{
 		BaseEndpoint: aws.String(endpoint),

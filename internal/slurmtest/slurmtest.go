@@ -168,7 +168,7 @@ func StartWith(opts Options) (*Cluster, error) {
 	c.StartupTime = time.Since(begin)
 	if want := "export SLURM_CONF="; !strings.HasPrefix(stdout.String(), want) {
 		c.Stop()
-		return nil, fmt.Errorf("slurmtest: %s printed %q, want %s...", startScript, stdout.String(), want)
+		return nil, fmt.Errorf("slurmtest: %s printed %q, want a line starting %q", startScript, stdout.String(), want)
 	}
 	return c, nil
 }
@@ -350,14 +350,6 @@ func (c *Cluster) Sbatch(workdir, script string, args []string, env []string) (j
 	return id, nil
 }
 
-// Wait waits, at most timeout, until the job and all its array tasks have
-// left the queue (squeue lists pending, running, suspended and completing
-// jobs, not finished ones).
-func (c *Cluster) Wait(jobID string, timeout time.Duration) error {
-	_, err := c.WaitJobs(jobID, timeout)
-	return err
-}
-
 // WaitJobs is Wait that then returns the final record of the job, or of each
 // array task, from `scontrol show job`. Without accounting that is the only
 // record, and slurmctld keeps it for MinJobAge (an hour here) after the end.
@@ -465,11 +457,6 @@ func (c *Cluster) Scancel(args ...string) error {
 // Scontrol runs scontrol with args and returns its output.
 func (c *Cluster) Scontrol(args ...string) (string, error) {
 	return c.run("scontrol", args...)
-}
-
-// Squeue runs squeue with args and returns its output.
-func (c *Cluster) Squeue(args ...string) (string, error) {
-	return c.run("squeue", args...)
 }
 
 // RestartController stops slurmctld and starts it again from its saved state;

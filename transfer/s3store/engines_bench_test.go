@@ -14,6 +14,7 @@ import (
 	tm "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/fsxsync/fsxsync/internal/s3test"
 	"github.com/fsxsync/fsxsync/internal/testenv"
 	"github.com/fsxsync/fsxsync/transfer"
 	"github.com/fsxsync/fsxsync/transfer/s3store"
@@ -158,3 +159,12 @@ type benchFile struct{ *os.File }
 
 func (benchFile) Verify() error { return nil }
 func (benchFile) Sent(int64)    {}
+
+// srv is the versitygw instance shared by this package's benchmarks, started by the first one that needs it.
+func srv(t testing.TB) *s3test.Server { return s3test.Shared(t) }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	s3test.StopShared()
+	os.Exit(code)
+}

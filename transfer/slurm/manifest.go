@@ -23,6 +23,7 @@ func ManifestTask(flag string, getenv func(string) string, n int) (int, string, 
 		v := getenv("SLURM_ARRAY_TASK_ID")
 		i, err := strconv.Atoi(v)
 		if err != nil || i < 0 || i >= n {
+			//lint:ignore ST1005 the message starts with a proper noun, Slurm
 			return 0, "", fmt.Errorf("Slurm array task %q is not a shard of this manifest (0 to %d): submit it with --array=0-%d", v, n-1, n-1)
 		}
 		return i, "Slurm array task " + v, nil
@@ -32,6 +33,7 @@ func ManifestTask(flag string, getenv func(string) string, n int) (int, string, 
 		nt, err1 := strconv.Atoi(getenv("SLURM_STEP_NUM_TASKS"))
 		i, err2 := strconv.Atoi(getenv("SLURM_PROCID"))
 		if err1 != nil || err2 != nil || nt != n || i < 0 || i >= n {
+			//lint:ignore ST1005 the message starts with a proper noun, Slurm
 			return 0, "", fmt.Errorf("Slurm step task %s of %s does not match the manifest's %d shards: run it with srun -n %d",
 				getenv("SLURM_PROCID"), getenv("SLURM_STEP_NUM_TASKS"), n, n)
 		}

@@ -170,12 +170,14 @@ func arrayShard(getenv func(string) string) (s Shard, ok bool, err error) {
 		default:
 			mismatch = fmt.Sprintf("ids %d-%d would be %d tasks", lo, hi, span+1)
 		}
+		//lint:ignore ST1005 the message starts with a proper noun, Slurm
 		return Shard{}, false, fmt.Errorf("Slurm array task %d: SLURM_ARRAY_TASK_COUNT is %d but %s, so the array is a list "+
 			"such as --array=1,4,10, whose ids the environment does not give, and this task cannot tell its share; "+
 			"give each task --shard i/%d (i from 0 to %d), or submit a range such as --array=0-%d",
 			id, count, mismatch, count, count-1, count-1)
 	}
 	if (id-lo)%step != 0 {
+		//lint:ignore ST1005 the message starts with a proper noun, Slurm
 		return Shard{}, false, fmt.Errorf("Slurm array task %d is not on the array's grid (ids %d-%d step %d), so the array is a "+
 			"list and this task cannot tell its share; give each task --shard i/%d (i from 0 to %d), or submit a range such as --array=0-%d",
 			id, lo, hi, step, count, count-1, count-1)

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/fsxsync/fsxsync/fsx"
+	"github.com/fsxsync/fsxsync/transfer"
+	"github.com/fsxsync/fsxsync/transfer/s3store"
+	"github.com/fsxsync/fsxsync/transfer/slurm"
+)
+
+// session is what every transfer command resolves before it runs: both locations, the direction, the SDK config
+// and the one S3 client.
+type session struct {
+	src, dst   transfer.Location
+	dir        transfer.Direction
+	remote     transfer.Location
+	local      string
+	cfg        aws.Config
+	clientOpts s3store.ClientOptions
+	s3         *s3.Client
+}
+
+func newSession(ctx context.Context, o transferOptions) (*session, error) {
+	src, err := transfer.ParseLocation(o.src)
+	if err != nil {
+		return nil, err
+	}
+	dst, err := transfer.ParseLocation(o.dst)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := transfer.DirectionOf(src, dst)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{src: src, dst: dst, dir: dir, remote: dst, local: src.Local}
+	if dir == transfer.Download {
+		s.remote, s.local = src, dst.Local
+	}
+	s.clientOpts = s3store.ClientOptions{Endpoint: o.endpoint, Region: o.region, Profile: o.profile,
+		MaxConns: o.concurrency * o.partConcurrency, Stats: &s3store.RequestStats{}}
+	if s.cfg, err = s3store.LoadConfig(ctx, s.clientOpts); err != nil {
+		return nil, err
+	}
+	s.s3 = s3store.NewClient(s.cfg, s.clientOpts)
+	return s, nil
+}
+
+// preflight runs the permission preflight and moves the S3 client to the bucket's region when the server named
+// another one.
+func (s *session) preflight(ctx context.Context, o transferOptions, verbose bool) error {
+	req := preflightRequest{src: s.src, dst: s.dst, recursive: o.recursive, compare: o.compare != transfer.CompareAlways, delete: o.delete}
+	po := preflightOutput{out: o.stderr, log: o.log, json: o.jsonLog, verbose: verbose}
+	rep, err := runPreflight(ctx, s.cfg, s.s3, req, po)
+	if rep != nil && rep.Region != "" && rep.Region != s.cfg.Region {
+		// The probes went to the wrong region and could not decide: move there and prove it again.
+		o.log.Warn(fmt.Sprintf("bucket %s is in %s, not %s: using %s", s.remote.Bucket, rep.Region, s.cfg.Region, rep.Region))
+		s.cfg.Region = rep.Region
+		s.s3 = s3store.NewClient(s.cfg, s.clientOpts)
+		_, err = runPreflight(ctx, s.cfg, s.s3, req, po)
+	}
+	return err
+}
+
+// runCheck runs the preflight alone and prints its whole table.
+func runCheck(ctx context.Context, o transferOptions) error {
+	s, err := newSession(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := s.preflight(ctx, o, true); err != nil {
+		return err
+	}
+	fmt.Fprintln(o.stdout, "check passed: the transfer is allowed")
+	return nil
+}
+
+// runTransfer runs the preflight (unless --no-preflight), then the engine; it prints the summary and writes the
+// report.
+func runTransfer(ctx context.Context, o transferOptions) error {
+	s, err := newSession(ctx, o)
+	if err != nil {
+		return err
+	}
+	filter, err := transfer.NewFilter(o.rules)
+	if err != nil {
+		return err
+	}
+	shard, err := slurm.Resolve(slurm.Input{Flag: o.shardFlag, NoShard: o.noShard, Getenv: os.Getenv})
+	if err != nil {
+		return transfer.WithKind(transfer.KindUsage, err)
+	}
+	if shard.Count > 1 {
+		o.log.Info(fmt.Sprintf("shard %d of %d: %s", shard.Index, shard.Count, shard.Source))
+	}
+	if !o.noPreflight {
+		if err := s.preflight(ctx, o, false); err != nil {
+			return err
+		}
+	}
+	store := s3store.New(s.s3, s.remote.Bucket,
+		s3store.Options{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
+	statePath := ""
+	if o.stateDir != "" && o.recursive {
+		statePath = transfer.StatePath(o.stateDir, o.endpoint, s.remote.Bucket, s.remote.DirPrefix(), s.local)
+		if shard.Count > 1 {
+			// Each shard keeps its own state: tasks of one array job run at once and would overwrite each other's.
+			statePath += fmt.Sprintf(".shard-%d-of-%d", shard.Index, shard.Count)
+		}
+	}
+	progress := &transfer.Progress{}
+	display := startDisplay(o, progress)
+	rep, runErr := transfer.Run(ctx, store, transfer.Options{
+		Src: s.src, Dst: s.dst, Recursive: o.recursive, Compare: o.compare, Delete: o.delete, DryRun: o.dryRun,
+		Filter: filter, Concurrency: o.concurrency, PartSize: o.partSize, PartConcurrency: o.partConcurrency,
+		StatePath: statePath, Out: o.stdout, Log: o.log, Progress: progress, Drain: o.drain, Shard: shard,
+		DirMarkers: o.dirMarkers, FollowSymlinks: o.followSymlinks, PreserveOwner: o.preserveOwner, PreserveSetid: o.preserveSetid,
+		LFS: lustreFor(s), Released: o.released, RestoreTimeout: o.restoreTimeout, Stats: s.clientOpts.Stats,
+	})
+	display.Stop()
+	return finishRun(o, rep, runErr)
+}
+
+// lustreFor returns the lfs tool when an upload reads from Lustre and lfs is installed, else nil: striping and HSM
+// handling then simply do not apply.
+func lustreFor(s *session) *fsx.LFS {
+	if s.dir != transfer.Upload {
+		return nil
+	}
+	m, err := fsx.FindMount(s.local)
+	if err != nil || m.Kind != fsx.MountLustre {
+		return nil
+	}
+	if _, err := exec.LookPath("lfs"); err != nil {
+		return nil
+	}
+	return &fsx.LFS{}
+}
+
+// finishRun prints the summary (the last thing a run prints), writes the report and turns per-file failures into
+// errSomeFailed.
+func finishRun(o transferOptions, rep *transfer.Report, runErr error) error {
+	var usage *transfer.UsageError
+	if rep != nil && !errors.As(runErr, &usage) {
+		if !o.quiet {
+			fmt.Fprintln(o.stdout, rep.Summary())
+		}
+		if o.reportPath != "" {
+			if err := rep.WriteJSON(o.reportPath); err != nil && runErr == nil {
+				runErr = err
+			}
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if rep.Failed.Files > 0 {
+		return errSomeFailed
+	}
+	return nil
+}
