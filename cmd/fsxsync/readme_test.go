@@ -1,28 +1,235 @@
 package main
 
 import (
+	"fmt"
+	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/urfave/cli/v2"
+	"unicode"
 )
 
-// transferCommands is what "transfer" in the commands column of README.md's flag table stands for; the sentence
-// above the table says the same.
-var transferCommands = []string{"cp", "sync", "check", "plan", "run"}
+// The hand-written documentation is README.md, a newcomer's page, and the pages under docs/ it links to. The flags
+// are not in any of them: they live in the generated manual, docs/fsxsync.md, which TestDocsUpToDate checks. These
+// tests keep the rest honest and need no server: go test -run Readme ./cmd/fsxsync/
 
-// readmeFlag is one row of README.md's flag table.
-type readmeFlag struct {
-	line     int      // in README.md, for messages
-	names    []string // as written: --dry-run, --dryrun, -r
-	commands []string // with "transfer" expanded
-	def      string   // the default column, without backticks
+// readmeMaxBytes is how large README.md may grow: what a newcomer reads before anything else. Reference material
+// belongs in docs/.
+const readmeMaxBytes = 16384
+
+// TestReadmeSize fails when README.md outgrows a newcomer's page.
+func TestReadmeSize(t *testing.T) {
+	fi, err := os.Stat(filepath.Join(moduleRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > readmeMaxBytes {
+		t.Errorf("README.md is %d bytes, more than %d: move reference material into a page under docs/ and link to it",
+			fi.Size(), readmeMaxBytes)
+	}
+}
+
+// TestReadmeLinks fails when a relative link in README.md or docs/*.md points to a file that does not exist, or
+// its #anchor to a heading the target page does not have.
+func TestReadmeLinks(t *testing.T) {
+	root := moduleRoot(t)
+	pages, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages = append([]string{filepath.Join(root, "README.md")}, pages...)
+	anchors := map[string]map[string]bool{} // by absolute path of a markdown file
+	anchorsOf := func(path string) (map[string]bool, error) {
+		if a, ok := anchors[path]; ok {
+			return a, nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		a := headingAnchors(string(b))
+		anchors[path] = a
+		return a, nil
+	}
+	checked := 0
+	for _, page := range pages {
+		b, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name, _ := filepath.Rel(root, page)
+		for _, l := range markdownLinks(string(b)) {
+			if isExternal(l.target) {
+				continue
+			}
+			checked++
+			where := fmt.Sprintf("%s:%d: link %q", name, l.line, l.target)
+			file, anchor, _ := strings.Cut(l.target, "#")
+			if p, err := url.PathUnescape(file); err == nil {
+				file = p
+			}
+			target := page
+			if file != "" {
+				target = filepath.Join(filepath.Dir(page), filepath.FromSlash(file))
+			}
+			if _, err := os.Stat(target); err != nil {
+				t.Errorf("%s: %s does not exist", where, file)
+				continue
+			}
+			if anchor == "" {
+				continue
+			}
+			if !strings.HasSuffix(target, ".md") {
+				t.Errorf("%s: an anchor into a file that is not markdown", where)
+				continue
+			}
+			a, err := anchorsOf(target)
+			if err != nil {
+				t.Errorf("%s: %v", where, err)
+				continue
+			}
+			if !a[strings.ToLower(anchor)] {
+				t.Errorf("%s: %s has no heading #%s (it has: %s)", where, filepath.Base(target), anchor,
+					strings.Join(slices.Sorted(maps.Keys(a)), ", "))
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("found no relative links in README.md and docs/*.md; the link parser is broken")
+	}
+}
+
+// TestReadmeExitCodes fails when README.md's exit-code table and the one --help prints list different codes.
+func TestReadmeExitCodes(t *testing.T) {
+	lines, first := readmeSection(t, "## Exit codes")
+	var readme []string
+	for _, l := range lines {
+		if c := tableCells(l); strings.HasPrefix(l, "|") && len(c) > 1 && number.MatchString(c[0]) {
+			readme = append(readme, c[0])
+		}
+	}
+	var help []string
+	for l := range strings.SplitSeq(strings.TrimPrefix(exitCodeHelp, "EXIT CODES:\n"), "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			help = append(help, f[0])
+		}
+	}
+	if len(help) == 0 {
+		t.Fatal("found no exit codes in exitCodeHelp")
+	}
+	if !slices.Equal(readme, help) {
+		t.Errorf("README.md:%d: the exit codes table lists %v; --help lists %v", first, readme, help)
+	}
+}
+
+// mdLink is one inline link of a markdown page.
+type mdLink struct {
+	target string
+	line   int
+}
+
+var (
+	number = regexp.MustCompile(`^[0-9]+$`)
+	// inlineLink is [text](target) or ![alt](target), with an optional "title"; the text may span lines.
+	inlineLink = regexp.MustCompile(`!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)`)
+	// codeSpan is `code` (or ``code``) on one line; links inside are text, not links.
+	codeSpan = regexp.MustCompile("(`+)[^`\n]+?(`+)")
+	// scheme starts an absolute URL: https:, mailto:, ...
+	scheme = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*:`)
+)
+
+// isExternal reports whether a link target leaves the repository.
+func isExternal(target string) bool {
+	return scheme.MatchString(target) || strings.HasPrefix(target, "//")
+}
+
+// proseLines returns a markdown page's lines with fenced code blocks blanked out (so line numbers stay) and the
+// brackets and parentheses taken out of code spans, so that neither is read as a link or a heading.
+func proseLines(md string) []string {
+	lines := strings.Split(md, "\n")
+	fence := ""
+	for i, l := range lines {
+		trimmed := strings.TrimLeft(l, " ")
+		if fence == "" && (strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~")) {
+			fence = trimmed[:3]
+			lines[i] = ""
+			continue
+		}
+		if fence != "" {
+			if strings.HasPrefix(trimmed, fence) {
+				fence = ""
+			}
+			lines[i] = ""
+			continue
+		}
+		lines[i] = codeSpan.ReplaceAllStringFunc(l, func(s string) string {
+			// Keep the code as text for anchors, but without anything a link could be made of.
+			return strings.Map(func(r rune) rune {
+				if strings.ContainsRune("[]()", r) {
+					return -1
+				}
+				return r
+			}, s)
+		})
+	}
+	return lines
+}
+
+// markdownLinks returns the inline links of a markdown page, outside code.
+func markdownLinks(md string) []mdLink {
+	text := strings.Join(proseLines(md), "\n")
+	var links []mdLink
+	for _, m := range inlineLink.FindAllStringSubmatchIndex(text, -1) {
+		// The line is where the target is, which is where a reader would look for it.
+		links = append(links, mdLink{target: text[m[2]:m[3]], line: 1 + strings.Count(text[:m[2]], "\n")})
+	}
+	return links
+}
+
+// headingAnchors returns the anchors GitHub makes for a page's headings: the text lowercased, punctuation dropped,
+// spaces turned into hyphens, a repeated anchor numbered (-1, -2, ...).
+func headingAnchors(md string) map[string]bool {
+	anchors := map[string]bool{}
+	seen := map[string]int{}
+	for _, l := range proseLines(md) {
+		n := headingLevel(l)
+		if n == 0 || n > 6 {
+			continue
+		}
+		text := strings.TrimSpace(l[n:])
+		text = strings.TrimSpace(strings.TrimRight(text, "#")) // a closing sequence: ## Title ##
+		// A link in a heading keeps its text.
+		text = inlineLink.ReplaceAllStringFunc(text, func(s string) string {
+			return s[strings.Index(s, "[")+1 : strings.Index(s, "]")]
+		})
+		slug := slugify(text)
+		if k := seen[slug]; k > 0 {
+			seen[slug]++
+			slug = fmt.Sprintf("%s-%d", slug, k)
+		} else {
+			seen[slug] = 1
+		}
+		anchors[slug] = true
+	}
+	return anchors
+}
+
+// slugify is GitHub's anchor for a heading's text.
+func slugify(text string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(text) {
+		switch {
+		case r == ' ':
+			b.WriteByte('-')
+		case r == '-', r == '_', unicode.IsLetter(r), unicode.IsDigit(r), unicode.IsMark(r):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // readmeSection returns the lines of README.md's section with the given heading, up to the next heading of the
@@ -70,204 +277,4 @@ func tableCells(row string) []string {
 		cells[i] = strings.TrimSpace(cells[i])
 	}
 	return cells
-}
-
-var (
-	backticked = regexp.MustCompile("`([^`]*)`")
-	number     = regexp.MustCompile(`^[0-9]+$`)
-)
-
-// readmeFlags parses every table of README.md's "### Flags" section whose header is flag | commands | default |
-// meaning.
-func readmeFlags(t *testing.T) []readmeFlag {
-	t.Helper()
-	lines, first := readmeSection(t, "### Flags")
-	var flags []readmeFlag
-	inTable := false
-	for i, l := range lines {
-		if !strings.HasPrefix(strings.TrimSpace(l), "|") {
-			inTable = false
-			continue
-		}
-		cells := tableCells(l)
-		if !inTable {
-			inTable = slices.Equal(cells, []string{"flag", "commands", "default", "meaning"})
-			if !inTable {
-				t.Fatalf("README.md:%d: a table in ### Flags with the header %q; want flag | commands | default | meaning", first+1+i, l)
-			}
-			continue
-		}
-		if strings.Trim(strings.Join(cells, ""), "-: ") == "" {
-			continue // the |---| line
-		}
-		f := readmeFlag{line: first + 1 + i, def: strings.Trim(cells[2], "`")}
-		// `--exclude PATTERN`: the name is the first word; what follows names the value.
-		for _, m := range backticked.FindAllStringSubmatch(cells[0], -1) {
-			f.names = append(f.names, strings.Fields(m[1])[0])
-		}
-		for _, c := range strings.Split(cells[1], ",") {
-			c = strings.TrimSpace(c)
-			if c == "transfer" {
-				f.commands = append(f.commands, transferCommands...)
-			} else {
-				f.commands = append(f.commands, c)
-			}
-		}
-		if len(f.names) == 0 {
-			t.Errorf("README.md:%d: no flag in the first column (write it in backticks): %s", f.line, l)
-			continue
-		}
-		flags = append(flags, f)
-	}
-	if len(flags) == 0 {
-		t.Fatal("README.md's ### Flags section has no flag | commands | default | meaning table")
-	}
-	return flags
-}
-
-// spellings are a flag's names as typed, sorted: --dry-run --dryrun, --recursive -r.
-func spellings(f cli.Flag) []string {
-	var s []string
-	for _, n := range f.Names() {
-		s = append(s, dashed(n))
-	}
-	sort.Strings(s)
-	return s
-}
-
-// codeDefault is a flag's default as README.md writes it: "off" for a switch, "" when there is none. A required
-// flag has none: its zero value is never used.
-func codeDefault(f cli.Flag) string {
-	if rf, ok := f.(cli.RequiredFlag); ok && rf.IsRequired() {
-		return ""
-	}
-	df, ok := f.(cli.DocGenerationFlag)
-	if !ok || !df.TakesValue() {
-		return "off"
-	}
-	return df.GetValue()
-}
-
-// sameDefault compares a default from the code with README.md's: durations by value (README.md writes 30m for
-// 30m0s); a flag without a default in the code leaves README.md free to say where the value comes from instead
-// (from Slurm, user cache dir).
-func sameDefault(f cli.Flag, code, readme string) bool {
-	if code == "" {
-		return true
-	}
-	if _, ok := f.(*cli.DurationFlag); ok {
-		want, err1 := time.ParseDuration(code)
-		got, err2 := time.ParseDuration(readme)
-		return err1 == nil && err2 == nil && want == got
-	}
-	return code == readme
-}
-
-// TestReadmeFlags fails when README.md's flag table and the commands' flags differ: a flag missing from the table
-// or listed for a command that does not have it, a flag in the table that no command has, other spellings, or
-// another default.
-func TestReadmeFlags(t *testing.T) {
-	rows := readmeFlags(t)
-	byName := map[string]readmeFlag{}
-	for _, r := range rows {
-		for _, n := range r.names {
-			if prev, dup := byName[n]; dup {
-				t.Errorf("README.md:%d: %s has a row already, at line %d", r.line, n, prev.line)
-			}
-			byName[n] = r
-		}
-	}
-	// Each flag once, with the commands that have it, in the order --help lists them.
-	app := newApp(nil)
-	type codeFlag struct {
-		flag     cli.Flag
-		commands []string
-	}
-	var order []string
-	code := map[string]*codeFlag{} // by main name, dashed
-	known := map[string]bool{}     // every spelling any command has
-	for _, cmd := range app.Commands {
-		for _, f := range cmd.Flags {
-			main := dashed(f.Names()[0])
-			if code[main] == nil {
-				code[main] = &codeFlag{flag: f}
-				order = append(order, main)
-			} else if first, d := codeDefault(code[main].flag), codeDefault(f); d != first {
-				t.Errorf("%s defaults to %q in %s but %q in %s; README.md's table has one default per flag",
-					main, first, code[main].commands[0], d, cmd.Name)
-			}
-			code[main].commands = append(code[main].commands, cmd.Name)
-			for _, n := range spellings(f) {
-				known[n] = true
-			}
-		}
-	}
-	for _, main := range order {
-		f, commands := code[main].flag, code[main].commands
-		names := spellings(f)
-		r, ok := byName[main]
-		if !ok {
-			column := strings.Join(commands, ", ")
-			if slices.Equal(commands, transferCommands) {
-				column = "transfer"
-			}
-			t.Errorf("README.md ### Flags: %s (of %s) is missing; add a row: | `%s` | %s | %s | ... |",
-				main, strings.Join(commands, ", "), strings.Join(names, "`, `"), column, codeDefault(f))
-			continue
-		}
-		if got := slices.Sorted(slices.Values(r.names)); !slices.Equal(got, names) {
-			t.Errorf("README.md:%d: %s is written %v; the code spells it %v", r.line, main, got, names)
-		}
-		for _, c := range commands {
-			if !slices.Contains(r.commands, c) {
-				t.Errorf("README.md:%d: %s does not list %s among its commands, but %s has it", r.line, main, c, c)
-			}
-		}
-		if d := codeDefault(f); !sameDefault(f, d, r.def) {
-			t.Errorf("README.md:%d: %s defaults to %q in the README, %q in the code", r.line, main, r.def, d)
-		}
-	}
-	for _, r := range rows {
-		name := r.names[0]
-		for _, n := range r.names {
-			if strings.HasPrefix(n, "--") {
-				name = n // Messages name a flag by its long name, as the code does.
-				break
-			}
-		}
-		if !slices.ContainsFunc(r.names, func(n string) bool { return known[n] }) {
-			t.Errorf("README.md:%d: %s is in the README but no command has it", r.line, name)
-			continue
-		}
-		for _, c := range r.commands {
-			cmd := app.Command(c)
-			if cmd == nil {
-				t.Errorf("README.md:%d: %s lists %q, which is not a command", r.line, name, c)
-				continue
-			}
-			if !slices.ContainsFunc(cmd.Flags, func(f cli.Flag) bool { return slices.Contains(spellings(f), name) }) {
-				t.Errorf("README.md:%d: %s is listed for %s, but %s has no such flag", r.line, name, c, c)
-			}
-		}
-	}
-}
-
-// TestReadmeExitCodes fails when README.md's exit-code table and the one --help prints list different codes.
-func TestReadmeExitCodes(t *testing.T) {
-	lines, first := readmeSection(t, "### Exit codes")
-	var readme []string
-	for _, l := range lines {
-		if c := tableCells(l); strings.HasPrefix(l, "|") && len(c) > 1 && number.MatchString(c[0]) {
-			readme = append(readme, c[0])
-		}
-	}
-	var help []string
-	for l := range strings.SplitSeq(strings.TrimPrefix(exitCodeHelp, "EXIT CODES:\n"), "\n") {
-		if f := strings.Fields(l); len(f) > 0 {
-			help = append(help, f[0])
-		}
-	}
-	if !slices.Equal(readme, help) {
-		t.Errorf("README.md:%d: the exit codes table lists %v; --help lists %v", first, readme, help)
-	}
 }
