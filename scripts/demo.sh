@@ -64,7 +64,7 @@ done
 source <(grep '^export ' "$work/localaws.env")
 echo "S3 endpoint $AWS_ENDPOINT_URL_S3, STS and IAM endpoint $AWS_ENDPOINT_URL_STS"
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
-# Keep the sync state (see README, "Change detection") inside the demo's own directory.
+# Keep the sync state (see docs/design.md, "The state file") inside the demo's own directory.
 export FSXSYNC_STATE_DIR=$work/state
 
 step "making a sample tree"

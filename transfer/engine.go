@@ -70,7 +70,7 @@ type Options struct {
 	plan func(*item, Action)
 }
 
-// DefaultConcurrency is the number of files in flight by default; see README "Tuning" for the measurements.
+// DefaultConcurrency is the number of files in flight by default; see docs/performance.md, "Tuning", for the measurements.
 const DefaultConcurrency = 32
 
 // Direction of a transfer.

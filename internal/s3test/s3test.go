@@ -2,21 +2,20 @@
 // (versitygw) with its posix backend, and an in-process gofakes3 for the
 // object keys versitygw cannot store.
 //
-// Start one Server per test package from TestMain and share it; give each test
-// its own bucket with NewBucket:
+// A test package shares one Server, started by the first test that asks for it
+// (Shared), so that the package's tests that need no server run without one;
+// its TestMain stops it. Give each test its own bucket with NewBucket:
 //
-//	var srv *s3test.Server
+//	func srv(t testing.TB) *s3test.Server { return s3test.Shared(t) }
 //
 //	func TestMain(m *testing.M) {
-//		var err error
-//		if srv, err = s3test.Start(); err != nil {
-//			fmt.Fprintln(os.Stderr, err)
-//			os.Exit(1) // never skip: CI must not pass without the server
-//		}
 //		code := m.Run()
-//		srv.Stop()
+//		s3test.StopShared()
 //		os.Exit(code)
 //	}
+//
+// Where the gateway cannot start, Shared fails the test under CI=true (CI must
+// not pass without the server) and skips it elsewhere (internal/testenv).
 //
 // The gateway binary is $FSXSYNC_VERSITYGW, else .tools/bin/versitygw under
 // the module root; `make tools` builds it.

@@ -79,7 +79,7 @@ func variants(tool string, p toolPaths, srv *server, partSize int64, workDir str
 	switch tool {
 	case "fsxsync":
 		// cp for one file, sync for a tree; --no-preflight because the local gateway has no STS for the identity
-		// check (the preflight costs 25-40 ms against a full local setup, see README.md).
+		// check (the preflight costs 25-40 ms against a full local setup, see docs/performance.md).
 		return []variant{{tool: "fsxsync", name: "default", args: func(t transfer) []string {
 			cmd := "sync"
 			if t.file != "" {
