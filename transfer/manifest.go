@@ -274,10 +274,20 @@ func readJournal(path string, n int64) ([]bool, error) {
 // parseJournalLine reads one journal line of a shard with n items.
 func parseJournalLine(b []byte, n int64) (JournalEntry, bool) {
 	var je JournalEntry
-	if json.Unmarshal(b, &je) != nil || je.Index < 0 || int64(je.Index) >= n {
+	// The index must be there: a line without "i" ({}, null, a stray object) would otherwise read as item 0 and, being
+	// the last word on it, could hide that item's real result.
+	var has struct {
+		Index *int `json:"i"`
+	}
+	if json.Unmarshal(b, &je) != nil || json.Unmarshal(b, &has) != nil || has.Index == nil ||
+		je.Index < 0 || int64(je.Index) >= n {
 		return JournalEntry{}, false
 	}
-	return je, true
+	switch je.Result {
+	case "done", "skipped", "failed":
+		return je, true
+	}
+	return JournalEntry{}, false
 }
 
 // journal appends whole lines and syncs them in batches: often enough that a requeued task loses little, rarely

@@ -111,6 +111,11 @@ func parseStateLine(line string) (stateRecord, error) {
 	if err != nil {
 		return stateRecord{}, err
 	}
+	if parts[1] == "" {
+		// formatStateLine writes "-" for a missing ETag, so an empty field is damage; read as "" it would match
+		// every listed object that has no ETag.
+		return stateRecord{}, fmt.Errorf("state line has an empty ETag")
+	}
 	ns, err := strconv.ParseInt(parts[2], 10, 64)
 	if err != nil {
 		return stateRecord{}, err
