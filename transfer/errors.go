@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 )
 
 // Kind is what an error means for a run: whether it stops the run or fails one file, and which exit code it ends in.
@@ -102,7 +101,8 @@ func KindOf(err error) Kind {
 	}
 	var dnsErr *net.DNSError
 	var opErr *net.OpError
-	if errors.As(err, &dnsErr) || errors.As(err, &opErr) || os.IsTimeout(err) {
+	var timeout interface{ Timeout() bool }
+	if errors.As(err, &dnsErr) || errors.As(err, &opErr) || (errors.As(err, &timeout) && timeout.Timeout()) {
 		return KindUnreachable
 	}
 	return KindFile
