@@ -28,7 +28,8 @@ import (
 // long batch transfer meets against real S3. Every run must end in a tree or prefix identical to the source, byte for
 // byte, with nothing partial under a final name; a fault the SDK can retry must not cost a file.
 //
-// The results go to the test log as a markdown table, and to $FSXSYNC_WRITE_FAULT_MATRIX when set (for README).
+// The results go to the test log as a markdown table, and to $FSXSYNC_WRITE_FAULT_MATRIX when set (for
+// docs/reliability.md).
 
 const (
 	// faultPartSize is S3's minimum part size, so that 12 MiB files go up and down in three parts.
@@ -65,10 +66,6 @@ type faultCase struct {
 	outage bool
 	// check makes case-specific assertions on the run and returns what it measured, for the table.
 	check func(t *testing.T, rep *transfer.Report, stats *s3store.RequestStats, reqs []faultproxy.Request) string
-	// knownBug recognises the outcome of a diagnosed, not yet fixed bug and returns its description: the subtest
-	// records it and skips after its safety checks and a rerun, instead of failing. Once the bug is fixed the outcome
-	// no longer matches, and the case must complete like the others.
-	knownBug func(rep *transfer.Report, err error) string
 }
 
 type faultRow struct{ fault, direction, happened, verified string }
@@ -210,8 +207,7 @@ func faultCases() []faultCase {
 					return faultproxy.Action{}
 				}
 			},
-			check:    checkRepeated,
-			knownBug: truncatedXMLBug,
+			check: checkRepeated,
 		},
 		{
 			name:  "truncated listing: FIN after half the body (first try of every ListObjectsV2)",
@@ -224,7 +220,7 @@ func faultCases() []faultCase {
 					return faultproxy.Action{}
 				}
 			},
-			knownBug: truncatedXMLBug,
+			check: checkRepeated,
 		},
 		{
 			name:   fmt.Sprintf("server down %.0f s mid-run (connections closed, then refused), then back", faultOutage.Seconds()),
@@ -321,13 +317,10 @@ func runFaultCase(t *testing.T, c faultCase, dir transfer.Direction, bucket stri
 		row.happened += "; " + c.check(t, rep, stats, reqs)
 	}
 	complete := runErr == nil && rep.Failed.Files == 0
-	bug := ""
 	switch {
 	case complete:
 	case c.outage && runErr == nil:
 		// Files whose requests ran out of attempts while the server was away, each reported: exit 1.
-	case c.knownBug != nil && c.knownBug(rep, runErr) != "":
-		bug = c.knownBug(rep, runErr)
 	default:
 		t.Errorf("the run did not complete: err %v, %d failed", runErr, rep.Failed.Files)
 	}
@@ -348,13 +341,9 @@ func runFaultCase(t *testing.T, c faultCase, dir transfer.Direction, bucket stri
 			t.Errorf("the rerun left %d multipart uploads open", open)
 		}
 	}
-	if bug != "" {
-		row.verified += "; **BUG**: " + bug
-		t.Skip("BUG: " + bug)
-	}
 }
 
-// faultStore builds the engine's S3 side as the CLI does (LoadConfig, NewS3Client), aimed at the proxy.
+// faultStore builds the engine's S3 side as the CLI does (s3store.LoadConfig, s3store.NewClient), aimed at the proxy.
 func faultStore(t *testing.T, endpoint, bucket string, stats *s3store.RequestStats) *s3store.Store {
 	t.Helper()
 	o := s3store.ClientOptions{Endpoint: endpoint, Stats: stats, MaxConns: 64}
@@ -611,29 +600,6 @@ func peakRate(reqs []faultproxy.Request) int {
 		peak = max(peak, i-j+1)
 	}
 	return peak
-}
-
-// truncatedXMLBug recognises runs hurt only by answers whose XML body was cut short: the SDK's standard retryer
-// does not retry the "unexpected EOF" its deserializer meets, so the operation fails at the first try.
-func truncatedXMLBug(rep *transfer.Report, err error) string {
-	const sig = "deserialization failed, failed to decode response body, unexpected EOF"
-	if err != nil {
-		if !strings.Contains(err.Error(), sig) {
-			return ""
-		}
-		return "a " + s3Operation(err.Error()) + " answer cut short (unexpected EOF while decoding its XML) is not retried, " +
-			"and a failed listing stops the whole run (fatal error, nothing transferred)"
-	}
-	if rep.Failed.Files == 0 {
-		return ""
-	}
-	for _, f := range rep.Failures {
-		if !strings.Contains(f.Error, sig) {
-			return ""
-		}
-	}
-	return fmt.Sprintf("%d files failed: a %s answer cut short (unexpected EOF while decoding its XML) is not retried",
-		rep.Failed.Files, s3Operation(rep.Failures[0].Error))
 }
 
 // s3Operation extracts the operation name from an SDK error message ("operation error S3: ListObjectsV2, ...").

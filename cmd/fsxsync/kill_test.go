@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -54,12 +55,8 @@ import (
 // Helpers from slurm_test.go are reused: fsxsyncBinary, slurmFixture.jobEnv, readReport. Everything here is named
 // kt* so as not to collide with the package's other tests.
 
-const (
-	// ktRunTimeout bounds every fsxsync run: a hang is a failure, not a stuck test.
-	ktRunTimeout = 60 * time.Second
-	// ktSettle lets the server finish requests a killed client had in flight before the bucket is inspected.
-	ktSettle = 300 * time.Millisecond
-)
+// ktRunTimeout bounds every fsxsync run: a hang is a failure, not a stuck test.
+const ktRunTimeout = 60 * time.Second
 
 // ktFixture is one versitygw (with IAM) for one test function, the binary, and a work directory.
 type ktFixture struct {
@@ -170,17 +167,39 @@ func (f *ktFixture) runKilledAfter(t *testing.T, env []string, d time.Duration, 
 	return p.wait(t)
 }
 
-// ktProxy forwards requests to target after delay. hook, when set, sees every request first (the proxy's handler
-// goroutine waits for it); when it returns false the request is answered 503 and not forwarded.
-func ktProxy(t *testing.T, target string, delay time.Duration, hook func(*http.Request) bool) string {
+// ktProxy forwards requests to a server after a delay, and keeps track of the connections its clients open, so that
+// a test can wait until everything a killed client sent has been answered (waitIdle).
+type ktProxy struct {
+	URL     string
+	mu      sync.Mutex
+	open    map[net.Conn]bool // the connections accepted and not yet closed
+	changed chan struct{}     // closed (and replaced) whenever a connection closes
+}
+
+// ktBarrierPath is the one request the proxy answers itself, without the delay and without forwarding it; see
+// waitIdle.
+const ktBarrierPath = "/.kt-barrier"
+
+// newKTProxy starts a proxy that forwards requests to target after delay. hook, when set, sees every request first
+// (the proxy's handler goroutine waits for it); when it returns false the request is answered 503 and not forwarded.
+func newKTProxy(t *testing.T, target string, delay time.Duration, hook func(*http.Request) bool) *ktProxy {
 	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := &ktProxy{open: map[net.Conn]bool{}, changed: make(chan struct{})}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	// A killed client makes forwarded requests fail: answer quietly.
 	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) { w.WriteHeader(http.StatusBadGateway) }
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == ktBarrierPath {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		// A request the proxy has read is forwarded, and its answer awaited, even when the client dies meanwhile:
+		// a network delivers what was sent, and waitIdle relies on the handler returning only after the server has
+		// answered. (A request whose body the dead client did not finish sending fails upstream as a broken one.)
+		r = r.WithContext(context.WithoutCancel(r.Context()))
 		if delay > 0 {
 			time.Sleep(delay)
 		}
@@ -190,8 +209,57 @@ func ktProxy(t *testing.T, target string, delay time.Duration, hook func(*http.R
 		}
 		rp.ServeHTTP(w, r)
 	}))
+	srv.Config.ConnState = p.connState
+	srv.Start()
 	t.Cleanup(srv.Close)
-	return srv.URL
+	p.URL = srv.URL
+	return p
+}
+
+func (p *ktProxy) connState(c net.Conn, state http.ConnState) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch state {
+	case http.StateNew:
+		p.open[c] = true
+	case http.StateClosed, http.StateHijacked:
+		delete(p.open, c)
+		close(p.changed)
+		p.changed = make(chan struct{})
+	}
+}
+
+// waitIdle returns once the proxy has closed every connection its clients opened, which for a client that has ended
+// (killed, or finished) means that every request it sent has been answered by the server: the proxy closes a
+// connection when its peer is gone and the request in hand, if any, is done. Only then does the bucket show all a
+// killed run did; an upload it had in flight may still complete or open a multipart upload until that moment.
+func (p *ktProxy) waitIdle(t *testing.T) {
+	t.Helper()
+	// A connection the dead client opened last may still wait in the listener's queue. The barrier request's
+	// connection comes after it in that queue (first in, first out), and the server registers each connection it
+	// accepts (StateNew) before it accepts the next: once the barrier is answered, every earlier connection is in
+	// p.open until it closes.
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: ktRunTimeout}
+	resp, err := c.Get(p.URL + ktBarrierPath)
+	if err != nil {
+		t.Fatalf("the proxy's barrier request: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	deadline := time.After(ktRunTimeout)
+	for {
+		p.mu.Lock()
+		n, changed := len(p.open), p.changed
+		p.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("the proxy still has %d connections open %v after its clients ended", n, ktRunTimeout)
+		}
+	}
 }
 
 // ktIsPart says whether r is UploadPart (PUT) or a GET of part `part` of the object whose key ends in "/"+suffix. A
@@ -502,14 +570,14 @@ func TestKillDuringTransfer(t *testing.T) {
 	var target atomic.Pointer[ktProc]
 	var aim atomic.Value // func(*http.Request) bool: the request to kill at
 	aim.Store(func(*http.Request) bool { return false })
-	proxy := ktProxy(t, f.env.S3Endpoint, 20*time.Millisecond, func(r *http.Request) bool {
+	proxy := newKTProxy(t, f.env.S3Endpoint, 20*time.Millisecond, func(r *http.Request) bool {
 		if p := target.Load(); p != nil && aim.Load().(func(*http.Request) bool)(r) {
 			p.kill()
 			return false
 		}
 		return true
 	})
-	slow := f.environ(bucket, proxy)
+	slow := f.environ(bucket, proxy.URL)
 	runAimed := func(t *testing.T, at func(*http.Request) bool, args []string) ktResult {
 		aim.Store(at)
 		p := f.start(t, slow, args...)
@@ -538,7 +606,8 @@ func TestKillDuringTransfer(t *testing.T) {
 			if !r.killed && r.code != 0 {
 				t.Errorf("%s: not killed, and exited %s", label, r)
 			}
-			time.Sleep(ktSettle)
+			// The bucket is inspected once the server has answered every request the killed run sent.
+			proxy.waitIdle(t)
 			n := ktCheckObjects(t, label+", after the kill", ktObjects(t, f.s3, bucket, prefix), src, false)
 			lo := ktLeftovers{label: label, killed: r.killed, afterKill: ktOpenUploads(t, f.s3, bucket, prefix), stateAfterKill: f.ktStateTemps()}
 			report := filepath.Join(f.dir, fmt.Sprintf("report-up%d.json", i))
@@ -769,7 +838,7 @@ func TestChangingSourceUpload(t *testing.T) {
 
 		var truncated, grown, unlinked, deleted sync.Once
 		var fired atomic.Int32
-		proxy := ktProxy(t, f.env.S3Endpoint, 15*time.Millisecond, func(r *http.Request) bool {
+		proxy := newKTProxy(t, f.env.S3Endpoint, 15*time.Millisecond, func(r *http.Request) bool {
 			switch {
 			case ktIsPart(r, http.MethodPut, "b-truncated.bin", 1):
 				truncated.Do(func() {
@@ -812,7 +881,7 @@ func TestChangingSourceUpload(t *testing.T) {
 		})
 		stop := ktRewriter(t, at("b-rewritten.bin"), [][]byte{v1, v2})
 		report := filepath.Join(f.dir, "report-changing.json")
-		r := f.run(t, f.environ(bucket, proxy), append(append([]string{"sync"}, flags...), report, srcDir, "s3://"+bucket+"/chg")...)
+		r := f.run(t, f.environ(bucket, proxy.URL), append(append([]string{"sync"}, flags...), report, srcDir, "s3://"+bucket+"/chg")...)
 		rewrites := stop()
 		t.Logf("fsxsync: %s\n(b-rewritten.bin was rewritten %d times meanwhile)", r, rewrites)
 		if fired.Load() != 4 {
@@ -917,7 +986,7 @@ func TestChangingSourceUpload(t *testing.T) {
 		}
 		var once sync.Once
 		var rewritten atomic.Bool
-		proxy := ktProxy(t, f.env.S3Endpoint, 15*time.Millisecond, func(r *http.Request) bool {
+		proxy := newKTProxy(t, f.env.S3Endpoint, 15*time.Millisecond, func(r *http.Request) bool {
 			if ktIsPart(r, http.MethodPut, "b-rewritten.bin", 2) {
 				once.Do(func() {
 					fh, err := os.OpenFile(path, os.O_WRONLY, 0)
@@ -937,7 +1006,7 @@ func TestChangingSourceUpload(t *testing.T) {
 			return true
 		})
 		report := filepath.Join(f.dir, "report-mtime.json")
-		r := f.run(t, f.environ(bucket, proxy), append(append([]string{"sync"}, flags...), report, srcDir, "s3://"+bucket+"/mtime")...)
+		r := f.run(t, f.environ(bucket, proxy.URL), append(append([]string{"sync"}, flags...), report, srcDir, "s3://"+bucket+"/mtime")...)
 		t.Logf("fsxsync: %s", r)
 		if !rewritten.Load() {
 			t.Fatal("the file was not rewritten during its upload")
@@ -983,7 +1052,7 @@ func TestRemovedDestinationDownload(t *testing.T) {
 			var once sync.Once
 			var removed atomic.Bool
 			// Remove it when part 2 of victim/a-big.bin is asked for: its temp file is then half written.
-			proxy := ktProxy(t, f.env.S3Endpoint, 10*time.Millisecond, func(r *http.Request) bool {
+			proxy := newKTProxy(t, f.env.S3Endpoint, 10*time.Millisecond, func(r *http.Request) bool {
 				if ktIsPart(r, http.MethodGet, "victim/a-big.bin", 2) {
 					once.Do(func() {
 						// fsxsync keeps writing while the directory goes, so RemoveAll can meet a file created after
@@ -1004,7 +1073,7 @@ func TestRemovedDestinationDownload(t *testing.T) {
 				return true
 			})
 			report := filepath.Join(f.dir, "report-rm-"+tc.name+".json")
-			r := f.run(t, f.environ(bucket, proxy), "sync", "--part-size", "5MiB", "--concurrency", "4", "--report", report, "s3://"+bucket+"/rm", dst)
+			r := f.run(t, f.environ(bucket, proxy.URL), "sync", "--part-size", "5MiB", "--concurrency", "4", "--report", report, "s3://"+bucket+"/rm", dst)
 			t.Logf("fsxsync: %s", r)
 			if !removed.Load() {
 				t.Fatal("the directory was not removed during the download")

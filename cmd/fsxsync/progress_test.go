@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -116,7 +117,9 @@ func TestProgressLinesInBatch(t *testing.T) {
 
 func TestProgressStatusOnSIGUSR2(t *testing.T) {
 	f, env, args := progressRun(t, 40, 60*time.Millisecond)
-	cmd := exec.Command(f.bin, append(args, "--progress-interval", "1h", "--log-format", "json")...)
+	// --verbose logs a record for every file transferred: the first one is how the test knows the transfer is under
+	// way. The status records are counted by their message, so the extra records change nothing else.
+	cmd := exec.Command(f.bin, append(args, "--progress-interval", "1h", "--log-format", "json", "--verbose")...)
 	cmd.Env = env
 	// stderr is a regular file here, as in a batch job's slurm-%j.out.
 	logPath := filepath.Join(f.dir, "slurm-42.out")
@@ -130,15 +133,62 @@ func TestProgressStatusOnSIGUSR2(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Wait for the transfer to be under way (past the preflight), then ask twice.
-	time.Sleep(700 * time.Millisecond)
-	for range 2 {
+	exited := make(chan struct{})
+	var werr error
+	go func() {
+		werr = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		// A failed wait below leaves fsxsync running: end it, and let it go before the fixture's server stops.
+		cmd.Process.Kill()
+		<-exited
+	})
+	// waitLog polls the log file until ok accepts what it holds. fsxsync ending first, or a minute passing, fails the
+	// test: the state waited for never came.
+	waitLog := func(what string, ok func(log string) bool) {
+		t.Helper()
+		deadline := time.After(time.Minute)
+		for {
+			gone := false
+			select {
+			case <-exited:
+				gone = true
+			default:
+			}
+			b, err := os.ReadFile(logPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok(string(b)) {
+				return
+			}
+			if gone {
+				t.Fatalf("fsxsync ended before %s (%v):\n%s", what, werr, b)
+			}
+			select {
+			case <-deadline:
+				t.Fatalf("no %s after a minute:\n%s", what, b)
+			case <-exited:
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	progressRecords := func(log string) int { return strings.Count(log, `"msg":"progress"`) }
+	// A SIGUSR2 that arrived before fsxsync catches it would kill it, and one answered before the listing is done
+	// would show a partial total. So the first signal goes once a file is transferred: the handler is installed at
+	// start-up, and the planner has planned all 40 files long before the first upload through the slow proxy ends
+	// (the destination is empty, so nothing needs to be waited for to decide them).
+	waitLog("a file transferred", func(log string) bool { return strings.Contains(log, `"level":"DEBUG","msg":"upload"`) })
+	for i := range 2 {
 		if err := cmd.Process.Signal(syscall.SIGUSR2); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(200 * time.Millisecond)
+		// Two signals sent at once may reach the display as one (a pending signal is not queued twice, and the
+		// channel holds one), so each is answered before the next goes.
+		waitLog(fmt.Sprintf("status record %d", i+1), func(log string) bool { return progressRecords(log) > i })
 	}
-	werr := cmd.Wait()
+	<-exited
 	b, err := os.ReadFile(logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +200,7 @@ func TestProgressStatusOnSIGUSR2(t *testing.T) {
 	if bytes.ContainsAny(b, "\r\x1b") {
 		t.Errorf("the log file has carriage returns or escape sequences:\n%q", b)
 	}
-	n := strings.Count(stderr.String(), `"msg":"progress"`)
+	n := progressRecords(stderr.String())
 	if n != 2 {
 		t.Errorf("%d JSON status records after 2 SIGUSR2 (interval 1h); want 2:\n%s", n, stderr)
 	}
