@@ -1,3 +1,8 @@
+// Package preflight proves, before the first byte moves, who the caller is and that it holds every permission the
+// transfer needs: identity.go reads the caller's ARN (whoami), requirements.go derives the (action, resource) pairs
+// from the transfer, and Run checks each by IAM's policy simulator where it may and by probes that touch no user
+// data, returning a Report of rows with typed verdicts and, when something is missing, a DeniedError with the fix.
+// Every error it returns carries the engine's kind (transfer.KindOf).
 package preflight
 
 import (

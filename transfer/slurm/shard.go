@@ -1,3 +1,7 @@
+// Package slurm reads where fsxsync runs under Slurm: which share of the keys this task owns in an array job or a
+// multi-task step (Resolve, Shard), which shard of a manifest it runs (ManifestTask), the job it is in (Job), and EC2
+// Spot interruption notices (WatchSpot). It is a leaf: it imports nothing of fsxsync's, and every error it returns is
+// the user's bad input (a flag or an environment variable), which the caller marks as such.
 package slurm
 
 import (
