@@ -43,6 +43,13 @@ const (
 	// ResetRequest forwards half of the request body to the server, then aborts the upstream request and resets
 	// the client's connection: an upload whose connection died in the middle.
 	ResetRequest
+	// WrongRegion answers 301 PermanentRedirect with x-amz-bucket-region: eu-west-1, without forwarding: what S3
+	// answers a request signed for another region than the bucket's (S3 API Reference, "Error responses" and
+	// HeadBucket; a HEAD's answer has no body).
+	WrongRegion
+	// ClockSkew answers 403 RequestTimeTooSkewed, without forwarding: what S3 answers a request whose signature time
+	// is more than 15 minutes from its own (S3 API Reference, "Error responses").
+	ClockSkew
 )
 
 func (f Fault) String() string {
@@ -59,6 +66,10 @@ func (f Fault) String() string {
 		return "truncated response"
 	case ResetRequest:
 		return "reset mid-request"
+	case WrongRegion:
+		return "301 PermanentRedirect"
+	case ClockSkew:
+		return "403 RequestTimeTooSkewed"
 	}
 	return "fault " + strconv.Itoa(int(f))
 }
@@ -107,6 +118,8 @@ type Proxy struct {
 const (
 	slowDownBody      = `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`
 	internalErrorBody = `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`
+	wrongRegionBody   = `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.</Message><Endpoint>s3.eu-west-1.amazonaws.com</Endpoint></Error>`
+	clockSkewBody     = `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current time is too large.</Message></Error>`
 )
 
 // Start starts a proxy to target (a base URL such as http://127.0.0.1:7070) on a free 127.0.0.1 port. It passes
@@ -247,6 +260,15 @@ func (p *Proxy) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	case ResetRequest:
 		p.resetRequest(w, r)
+		return
+	case WrongRegion:
+		status = http.StatusMovedPermanently
+		w.Header().Set("x-amz-bucket-region", "eu-west-1")
+		writeError(w, r, status, wrongRegionBody)
+		return
+	case ClockSkew:
+		status = http.StatusForbidden
+		writeError(w, r, status, clockSkewBody)
 		return
 	}
 	resp, err := p.forward(r, r.Body)
