@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -22,6 +23,7 @@ import (
 type preflightRequest struct {
 	src, dst                   transfer.Location
 	recursive, compare, delete bool
+	requireIdentity            bool
 }
 
 // preflightOutput says where the preflight reports: the whole table to out when verbose (fsxsync check) or when
@@ -38,10 +40,13 @@ type preflightOutput struct {
 func runPreflight(ctx context.Context, cfg aws.Config, s3c *s3.Client, r preflightRequest, po preflightOutput) (*preflight.Report, error) {
 	rep, err := preflight.Run(ctx, preflight.Input{
 		Src: r.src, Dst: r.dst, Recursive: r.recursive, Compare: r.compare, Delete: r.delete,
-		Credentials: cfg.Credentials, S3: s3c, STS: sts.NewFromConfig(cfg), IAM: iam.NewFromConfig(cfg),
+		Caller: callerInput(cfg, r.requireIdentity), S3: s3c, IAM: iam.NewFromConfig(cfg),
 	})
 	if rep == nil {
 		return nil, err
+	}
+	if rep.Caller.Warning != "" {
+		po.log.Warn(rep.Caller.Warning)
 	}
 	var de *preflight.DeniedError
 	errors.As(err, &de)
@@ -51,7 +56,7 @@ func runPreflight(ctx context.Context, cfg aws.Config, s3c *s3.Client, r preflig
 		if err != nil {
 			level, msg = slog.LevelError, "preflight failed"
 		}
-		attrs := []any{"principal", rep.Caller.Identity.ARN, "checks", len(rep.Rows), "seconds", rep.Seconds}
+		attrs := []any{"principal", rep.Caller.Identity.ARN, "verified", !rep.Caller.Unverified, "checks", len(rep.Rows), "seconds", rep.Seconds}
 		if err != nil || po.verbose {
 			attrs = append(attrs, "rows", preflightRows(rep.Rows))
 		}
@@ -63,7 +68,7 @@ func runPreflight(ctx context.Context, cfg aws.Config, s3c *s3.Client, r preflig
 	case po.verbose || err != nil:
 		printPreflight(po.out, rep)
 	default:
-		po.log.Info(fmt.Sprintf("preflight: %s passed all %d checks (%.2fs)", rep.Caller.Identity.ARN, len(rep.Rows), rep.Seconds))
+		po.log.Info(fmt.Sprintf("preflight: %s passed all %d checks (%.2fs)", who(rep.Caller), len(rep.Rows), rep.Seconds))
 	}
 	if de != nil && de.Fix != "" {
 		fmt.Fprintf(po.out, "\nHow to fix it:\n%s\n\n", indent(de.Fix, "  "))
@@ -89,7 +94,7 @@ func preflightRows(rows []preflight.Row) []preflightRow {
 
 func printPreflight(out io.Writer, rep *preflight.Report) {
 	if rep.Caller.Identity.ARN != "" {
-		fmt.Fprintf(out, "identity: %s (%s)\n", rep.Caller.Identity.ARN, rep.Caller.Identity.Describe())
+		fmt.Fprintf(out, "identity: %s (%s)\n", who(rep.Caller), rep.Caller.Identity.Describe())
 		fmt.Fprintf(out, "credentials: %s, key %s\n", rep.Caller.Source, rep.Caller.KeyID)
 	}
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
@@ -109,4 +114,23 @@ func indent(s, prefix string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// callerInput is how every command finds out who it runs as: the credentials and STS of cfg and, for when STS cannot
+// be asked, the instance metadata service of cfg (AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_EC2_METADATA_DISABLED).
+func callerInput(cfg aws.Config, requireIdentity bool) preflight.CallerInput {
+	stsClient := sts.NewFromConfig(cfg)
+	return preflight.CallerInput{Credentials: cfg.Credentials, STS: stsClient, STSEndpoint: preflight.STSEndpoint(stsClient),
+		Metadata: imds.NewFromConfig(cfg), RequireIdentity: requireIdentity}
+}
+
+// who names the caller in a line: its ARN, marked when STS did not confirm it.
+func who(c preflight.Caller) string {
+	switch {
+	case c.Identity.ARN == "":
+		return "an identity STS did not confirm"
+	case c.Unverified:
+		return c.Identity.ARN + " (not verified by STS)"
+	}
+	return c.Identity.ARN
 }

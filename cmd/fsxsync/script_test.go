@@ -6,12 +6,14 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -70,6 +72,7 @@ func TestScripts(t *testing.T) {
 			"s3mpu":    cmdS3mpu,
 			"mkfiles":  cmdMkfiles,
 			"notemp":   cmdNotemp,
+			"nosts":    cmdNoSTS,
 		},
 	})
 }
@@ -288,6 +291,47 @@ func cmdAsuser(ts *testscript.TestScript, neg bool, args []string) {
 		k, v, _ := strings.Cut(kv, "=")
 		ts.Setenv(k, v)
 	}
+}
+
+// nosts refuse|silent takes STS and IAM out of reach, as on AWS's ParallelCluster subnet "with no internet access"
+// (ParallelCluster user guide: its VPC endpoints are logs, cloudformation, ec2, s3, dynamodb and secretsmanager; no STS,
+// no IAM). refuse points them at a port that refuses connections; silent at one that accepts them and never answers,
+// the nearest a local test comes to a dropped SYN (which never completes the handshake at all).
+func cmdNoSTS(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || (args[0] != "refuse" && args[0] != "silent") {
+		ts.Fatalf("usage: nosts refuse|silent")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	url := "http://" + ln.Addr().String()
+	if args[0] == "refuse" {
+		// Nothing listens on the port once it is closed: connections to it are refused.
+		ln.Close()
+	} else {
+		var conns []net.Conn
+		var mu sync.Mutex
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+			}
+		}()
+		ts.Defer(func() {
+			ln.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range conns {
+				c.Close()
+			}
+		})
+	}
+	ts.Setenv("AWS_ENDPOINT_URL_STS", url)
+	ts.Setenv("AWS_ENDPOINT_URL_IAM", url)
 }
 
 // nocreds removes every credential source: no keys, and an instance metadata endpoint where nothing listens.

@@ -56,7 +56,8 @@ func newSession(ctx context.Context, o transferOptions) (*session, error) {
 // preflight runs the permission preflight and moves the S3 client to the bucket's region when the server named
 // another one.
 func (s *session) preflight(ctx context.Context, o transferOptions, verbose bool) error {
-	req := preflightRequest{src: s.src, dst: s.dst, recursive: o.recursive, compare: o.compare != transfer.CompareAlways, delete: o.delete}
+	req := preflightRequest{src: s.src, dst: s.dst, recursive: o.recursive, compare: o.compare != transfer.CompareAlways, delete: o.delete,
+		requireIdentity: o.requireIdentity}
 	po := preflightOutput{out: o.stderr, log: o.log, json: o.jsonLog, verbose: verbose}
 	rep, err := runPreflight(ctx, s.cfg, s.s3, req, po)
 	if rep != nil && rep.Region != "" && rep.Region != s.cfg.Region {

@@ -33,6 +33,7 @@ type transferOptions struct {
 	stateDir        string
 	reportPath      string
 	noPreflight     bool
+	requireIdentity bool
 	grace           time.Duration
 	shardFlag       string
 	noShard         bool
@@ -69,6 +70,12 @@ func networkFlags() []cli.Flag {
 	}
 }
 
+// requireIdentityFlag makes STS mandatory. Without it a node that cannot reach STS (a subnet with no STS endpoint)
+// goes on with the identity its credentials' source names, and the S3 probes prove the permissions.
+func requireIdentityFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "require-identity", Usage: "fail (exit 4) when STS cannot confirm who the credentials belong to, instead of going on with what the instance metadata says"}
+}
+
 // outputFlags say how a run talks: progress display and logs.
 func outputFlags() []cli.Flag {
 	return []cli.Flag{
@@ -90,6 +97,7 @@ func transferFlags(rules *ruleList) []cli.Flag {
 		&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "multipart part size (grows automatically so no object needs over 10,000 parts)"},
 		&cli.IntFlag{Name: "part-concurrency", Value: transfer.DefaultPartConcurrency, Usage: "parts in flight per large file"},
 		&cli.BoolFlag{Name: "no-preflight", Usage: "skip the identity and permission preflight (see fsxsync check)"},
+		requireIdentityFlag(),
 		&cli.StringFlag{Name: "shard", Usage: "do shard `I/N` of the keys (0-based; default: from the Slurm array or step)"},
 		&cli.BoolFlag{Name: "no-shard", Usage: "do every key, even inside a Slurm array or multi-task step"},
 		&cli.BoolFlag{Name: "dir-markers", Usage: "upload a directory marker object for every directory, as FSx export does (default: for empty directories only)"},
@@ -116,7 +124,7 @@ func parseTransferOptions(c *cli.Context, rules *ruleList) (transferOptions, err
 		src: c.Args().Get(0), dst: c.Args().Get(1),
 		dryRun: c.Bool("dry-run"), concurrency: c.Int("concurrency"), partConcurrency: c.Int("part-concurrency"),
 		endpoint: c.String("endpoint-url"), region: c.String("region"), profile: c.String("profile"),
-		reportPath: c.String("report"), stateDir: c.String("state-dir"), noPreflight: c.Bool("no-preflight"),
+		reportPath: c.String("report"), stateDir: c.String("state-dir"), noPreflight: c.Bool("no-preflight"), requireIdentity: c.Bool("require-identity"),
 		grace: c.Duration("grace-period"), shardFlag: c.String("shard"), noShard: c.Bool("no-shard"),
 		watchSpot: c.Bool("watch-spot"), dirMarkers: c.Bool("dir-markers"), followSymlinks: c.Bool("follow-symlinks"),
 		preserveOwner: c.Bool("preserve-owner"), preserveSetid: c.Bool("preserve-setid"),

@@ -7,7 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/urfave/cli/v2"
 
 	"github.com/fsxsync/fsxsync/fsx"
@@ -19,10 +18,12 @@ import (
 
 // whoamiOptions are the parsed flags of whoami.
 type whoamiOptions struct {
-	json    bool
-	client  s3store.ClientOptions
-	environ func(string) string
-	stdout  io.Writer
+	json bool
+	// requireIdentity fails the command when STS cannot be asked, instead of showing what else is known.
+	requireIdentity bool
+	client          s3store.ClientOptions
+	environ         func(string) string
+	stdout          io.Writer
 }
 
 func whoamiCommand() *cli.Command {
@@ -31,8 +32,11 @@ func whoamiCommand() *cli.Command {
 		Usage: "show which AWS identity fsxsync runs as, where its credentials come from, and where it runs",
 		Description: `Resolves credentials the way every fsxsync command does (environment, shared config profile, SSO,
 web identity, container, EC2 instance role through IMDSv2), asks STS who they belong to, and says
-what kind of identity that is. On a ParallelCluster head or login node it warns that jobs run with
-their queue's role: test that one from inside a job with 'srun fsxsync check SRC DST'.
+what kind of identity that is. Where STS cannot be reached (a subnet with no STS endpoint) it waits
+at most 2 s, then shows the instance role the instance metadata service names, marked not verified,
+and still exits 0; --require-identity makes that exit 4. On a ParallelCluster head or login node it
+warns that jobs run with their queue's role: test that one from inside a job with
+'srun fsxsync check SRC DST'.
 
 EXAMPLES:
    fsxsync whoami
@@ -46,13 +50,14 @@ EXAMPLES:
 ` + exitCodes,
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			requireIdentityFlag(),
 		}, networkFlags()...),
 		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
 				return transfer.Usagef("whoami takes no arguments (got %q)", c.Args().First())
 			}
-			return runWhoami(c, whoamiOptions{json: c.Bool("json"), environ: os.Getenv, stdout: c.App.Writer,
+			return runWhoami(c, whoamiOptions{json: c.Bool("json"), requireIdentity: c.Bool("require-identity"), environ: os.Getenv, stdout: c.App.Writer,
 				client: s3store.ClientOptions{Region: c.String("region"), Profile: c.String("profile")}})
 		},
 	}
@@ -60,10 +65,12 @@ EXAMPLES:
 
 // whoamiResult is what whoami prints; its JSON form is stable for scripts.
 type whoamiResult struct {
-	ARN              string             `json:"arn"`
-	Account          string             `json:"account"`
-	UserID           string             `json:"user_id"`
-	Kind             string             `json:"kind"`
+	ARN     string `json:"arn"`
+	Account string `json:"account"`
+	UserID  string `json:"user_id"`
+	Kind    string `json:"kind"`
+	// Verified is false when STS could not be asked: the identity is then what the credentials' source says.
+	Verified         bool               `json:"verified"`
 	Description      string             `json:"description"`
 	Identity         preflight.Identity `json:"identity"`
 	CredentialSource string             `json:"credential_source"`
@@ -81,7 +88,7 @@ func runWhoami(c *cli.Context, o whoamiOptions) error {
 	if err != nil {
 		return &preflight.CredentialsError{Err: err}
 	}
-	caller, err := preflight.ResolveCaller(ctx, cfg.Credentials, sts.NewFromConfig(cfg))
+	caller, err := preflight.ResolveCaller(ctx, callerInput(cfg, o.requireIdentity))
 	if err != nil {
 		return err
 	}
@@ -92,7 +99,10 @@ func runWhoami(c *cli.Context, o whoamiOptions) error {
 	res := whoamiResult{ARN: caller.Identity.ARN, Account: caller.Identity.Account, UserID: caller.Identity.UserID,
 		Kind: string(caller.Identity.Kind), Description: caller.Identity.Describe(), Identity: caller.Identity,
 		CredentialSource: caller.Source, AccessKeyID: caller.KeyID, Temporary: caller.Temporary, Slurm: job,
-		Warnings: preflight.WhereWarnings(caller.Identity, job)}
+		Verified: !caller.Unverified, Warnings: preflight.WhereWarnings(caller.Identity, job)}
+	if caller.Warning != "" {
+		res.Warnings = append([]string{caller.Warning}, res.Warnings...)
+	}
 	if !caller.Expires.IsZero() {
 		res.Expires = &caller.Expires
 	}

@@ -166,6 +166,10 @@ func (id Identity) MatchQueue(names ...string) Identity {
 
 // Describe renders the identity in plain words for `fsxsync whoami`.
 func (id Identity) Describe() string {
+	if id.ARN == "" {
+		// No ARN: STS could not be asked and nothing else named the caller (see Caller.Unverified).
+		return "not known (STS could not be asked)"
+	}
 	var s string
 	switch id.Kind {
 	case KindRoot:

@@ -37,10 +37,6 @@ import (
 // upload started and aborted, a delete of a key that does not exist. Probes see what simulation cannot: bucket
 // policies, KMS key policies, SCPs, and servers without IAM.
 
-// credentialTimeout bounds the search for credentials: with nothing configured and no instance metadata service,
-// the SDK would otherwise spend 4 to 5 seconds on IMDS retries before saying so.
-const credentialTimeout = 2 * time.Second
-
 // S3 is the part of the S3 API the preflight uses.
 type S3 interface {
 	HeadBucket(context.Context, *s3.HeadBucketInput, ...func(*s3.Options)) (*s3.HeadBucketOutput, error)
@@ -71,20 +67,10 @@ type Input struct {
 	Recursive bool
 	Compare   bool // sync (compares, so reads metadata) rather than cp
 	Delete    bool
-	// Credentials are the credentials the transfer will use.
-	Credentials aws.CredentialsProvider
-	S3          S3
-	STS         STS
-	IAM         IAM // nil: no simulation
-}
-
-// Caller is who the preflight found.
-type Caller struct {
-	Identity Identity
-	// Source says where the credentials came from, in plain words; KeyID is the access key id, masked.
-	Source, KeyID string
-	Temporary     bool
-	Expires       time.Time // zero when the credentials do not expire
+	// Caller says how to find out who the caller is: credentials, STS, and what to fall back on without STS.
+	Caller CallerInput
+	S3     S3
+	IAM    IAM // nil: no simulation
 }
 
 // Row is one line of the preflight table.
@@ -169,54 +155,6 @@ func (e *DeniedError) Error() string {
 // Kind makes a DeniedError transfer.KindDenied.
 func (e *DeniedError) Kind() transfer.Kind { return transfer.KindDenied }
 
-// CredentialsError means there is no usable identity: no credentials, or credentials STS rejects. Exit code 4.
-type CredentialsError struct{ Err error }
-
-func (e *CredentialsError) Error() string { return e.Err.Error() }
-func (e *CredentialsError) Unwrap() error { return e.Err }
-
-// Kind makes a CredentialsError transfer.KindCredentials, whatever it wraps.
-func (e *CredentialsError) Kind() transfer.Kind { return transfer.KindCredentials }
-
-// ResolveCaller finds the credentials (bounded in time) and asks STS who they belong to.
-func ResolveCaller(ctx context.Context, creds aws.CredentialsProvider, stsClient STS) (Caller, error) {
-	var c Caller
-	cctx, cancel := context.WithTimeout(ctx, credentialTimeout)
-	defer cancel()
-	v, err := creds.Retrieve(cctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return c, ctx.Err()
-		}
-		if cctx.Err() != nil {
-			return c, &CredentialsError{fmt.Errorf("no AWS credentials found within %v: none in the environment (AWS_ACCESS_KEY_ID), "+
-				"the shared config files (AWS_PROFILE, ~/.aws), SSO, web identity or container settings, and no EC2 instance "+
-				"role answered at the instance metadata service; on a laptop run `aws configure` or `aws sso login`", credentialTimeout)}
-		}
-		return c, &CredentialsError{fmt.Errorf("no usable AWS credentials: %w", err)}
-	}
-	c.Source = CredentialSource(v.Source)
-	c.KeyID, c.Temporary = MaskKeyID(v.AccessKeyID)
-	if v.CanExpire {
-		c.Expires = v.Expires
-	}
-	sctx, cancel2 := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel2()
-	out, err := stsClient.GetCallerIdentity(sctx, &sts.GetCallerIdentityInput{})
-	if err != nil {
-		if ctx.Err() != nil {
-			return c, ctx.Err()
-		}
-		return c, &CredentialsError{fmt.Errorf("STS GetCallerIdentity with %s credentials (%s) failed, so they are not usable: %w", c.Source, c.KeyID, err)}
-	}
-	id, err := ParseIdentity(aws.ToString(out.Arn), aws.ToString(out.Account), aws.ToString(out.UserId))
-	if err != nil {
-		return c, &CredentialsError{err}
-	}
-	c.Identity = id
-	return c, nil
-}
-
 // Run runs every check and returns the report; the error is a *CredentialsError, a *DeniedError, a
 // *transfer.UsageError (no such bucket, missing source, unwritable destination), or the context's.
 func Run(ctx context.Context, in Input) (*Report, error) {
@@ -238,7 +176,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		rep.Mount = &m
 		rep.Rows = append(rep.Rows, Row{Check: "local file system", Method: "local", Result: OK, Detail: m.Describe()})
 	}
-	rep.Caller, err = ResolveCaller(ctx, in.Credentials, in.STS)
+	rep.Caller, err = ResolveCaller(ctx, in.Caller)
 	if err != nil {
 		return rep, err
 	}
@@ -305,7 +243,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		for _, d := range rep.Denied {
 			missing = append(missing, d.Requirement)
 		}
-		return rep, &DeniedError{Principal: rep.Caller.Identity.ARN, Denials: rep.Denied, Fix: FixAdvice(rep.Caller.Identity, missing)}
+		return rep, &DeniedError{Principal: rep.Caller.principal(), Denials: rep.Denied, Fix: FixAdvice(rep.Caller.Identity, missing)}
 	}
 	return rep, nil
 }
@@ -433,6 +371,10 @@ func simulate(ctx context.Context, c IAM, id Identity, reqs []Requirement) map[s
 	if c == nil {
 		return nil
 	}
+	// IAM is a global service with no endpoint on a subnet without internet access: each call is bounded like STS's,
+	// and the first that fails ends the simulation, so that a simulator out of reach costs one bound and the probes
+	// decide.
+	bounded := func(o *iam.Options) { o.RetryMaxAttempts = stsAttempts }
 	var source string
 	switch id.Kind {
 	case KindUser:
@@ -440,7 +382,9 @@ func simulate(ctx context.Context, c IAM, id Identity, reqs []Requirement) map[s
 	case KindAssumedRole, KindSSORole, KindInstanceRole:
 		// STS drops the role's path (ParallelCluster roles live under /parallelcluster/<cluster>/); the simulator
 		// needs the exact ARN, which only iam:GetRole knows.
-		out, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(id.RoleName)})
+		gctx, cancel := context.WithTimeout(ctx, stsTimeout)
+		out, err := c.GetRole(gctx, &iam.GetRoleInput{RoleName: aws.String(id.RoleName)}, bounded)
+		cancel()
 		if err != nil || out.Role == nil {
 			return nil
 		}
@@ -459,7 +403,9 @@ func simulate(ctx context.Context, c IAM, id Identity, reqs []Requirement) map[s
 			in.ContextEntries = []iamtypes.ContextEntry{{ContextKeyName: aws.String("s3:prefix"),
 				ContextKeyType: iamtypes.ContextKeyTypeEnumString, ContextKeyValues: []string{r.Prefix}}}
 		}
-		out, err := c.SimulatePrincipalPolicy(ctx, in)
+		sctx, cancel := context.WithTimeout(ctx, stsTimeout)
+		out, err := c.SimulatePrincipalPolicy(sctx, in, bounded)
+		cancel()
 		if err != nil {
 			return nil
 		}
