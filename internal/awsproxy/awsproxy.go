@@ -1,0 +1,670 @@
+// Package awsproxy is a reverse proxy for tests that stands in front of a local S3 server (versitygw) on 127.0.0.1
+// and gives it the behaviours of real AWS that the local server lacks: archived objects, buckets in another region,
+// Requester Pays buckets, directory-bucket listings in no particular order, and arbitrary S3 error answers. Each
+// method's comment names the AWS documentation page that describes the behaviour it emulates.
+//
+// Every request that no behaviour answers is forwarded to the server unchanged: the method, the request target
+// exactly as the client sent it (path and raw query), every header (Host, Authorization and x-amz-* included) and
+// the body, streamed. So a SigV4 signature made for the proxy's address verifies at the server. Answers the proxy
+// rewrites (a listing, a HEAD with a storage class) are changed only where the behaviour says.
+//
+// Requests are addressed path-style (http://127.0.0.1:PORT/BUCKET/KEY), as the tests' clients send them; the proxy
+// does not understand virtual-hosted-style addressing.
+//
+// # No route to an endpoint
+//
+// Refusing and Blackhole are separate from the proxy: they stand in for an AWS endpoint the machine has no route to,
+// such as STS on a compute node of "AWS ParallelCluster in a single subnet with no internet access" (ParallelCluster
+// user guide), whose VPC endpoints include S3 but not STS. There the SDK's TCP connect to sts.REGION.amazonaws.com
+// hangs, because the SYN is dropped, until its dial timeout (30 s by default), and the SDK retries connection
+// errors. Neither reproduces a dropped SYN exactly, which would need a firewall rule:
+//
+//   - Refusing's address refuses the connection at once (ECONNREFUSED): what a client sees where a firewall rejects
+//     rather than drops, and the fast form of "cannot connect".
+//   - Blackhole's address completes the TCP handshake and then never answers. The client's dial succeeds, so a dial
+//     timeout never fires; the client waits for the answer instead, and only a response or overall timeout ends the
+//     wait. The SDK reports that as a timeout of the request, not of the connect.
+package awsproxy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/xml"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Behaviour names a behaviour of the proxy, in the request log.
+type Behaviour string
+
+// The behaviours, as they appear in Request.By.
+const (
+	// ByAnswerError: an AnswerError rule answered the request.
+	ByAnswerError Behaviour = "AnswerError"
+	// ByWrongRegion: WrongRegion answered 301 PermanentRedirect, or added x-amz-bucket-region to a HeadBucket
+	// answer.
+	ByWrongRegion Behaviour = "WrongRegion"
+	// ByRequirePayer: RequirePayer answered 403 AccessDenied, or added x-amz-request-charged to an answer.
+	ByRequirePayer Behaviour = "RequirePayer"
+	// ByArchive: Archive answered 403 InvalidObjectState, added x-amz-storage-class to a HeadObject answer, or
+	// rewrote a listing's storage classes.
+	ByArchive Behaviour = "Archive"
+	// ByUnordered: Unordered shuffled a listing.
+	ByUnordered Behaviour = "Unordered"
+)
+
+// Request is one request the proxy received.
+type Request struct {
+	Method string
+	// URI is the request target as the client sent it: path and raw query.
+	URI string
+	// Op is the S3 operation the request is (see Op); empty when the proxy does not know it.
+	Op string
+	// Status is the status the proxy answered with: 502 Bad Gateway if the server could not be reached.
+	Status int
+	// Forwarded says whether the request reached the server.
+	Forwarded bool
+	// By names the behaviours that answered the request or changed its answer, in the order they acted; empty when
+	// the server's answer went back unchanged.
+	By []Behaviour
+}
+
+// Proxy is a running proxy. Its methods may be called while requests are in flight; a behaviour applies to the
+// requests that arrive after it is set.
+type Proxy struct {
+	// URL is the proxy's base URL, http://127.0.0.1:PORT. Point an S3 client at it with path-style addressing.
+	URL string
+
+	target    string // the server's base URL, without a trailing slash
+	transport *http.Transport
+	srv       *http.Server
+	served    chan struct{}      // closed when srv.Serve has returned
+	ctx       context.Context    // the base of every request's context; cancelled by Close
+	cancel    context.CancelFunc // cancels ctx
+	handlers  sync.WaitGroup     // the handlers running; Close waits for them
+
+	mu     sync.Mutex
+	closed bool
+	set    settings
+	log    []Request
+}
+
+// settings are the behaviours in force. The slice and the map are never changed in place, only replaced, so a
+// request can read a copy of settings without holding the lock while other goroutines add behaviours.
+type settings struct {
+	rules     []errorRule
+	archived  map[string]string // key -> storage class
+	region    string            // the buckets' region; "" means any
+	payer     bool              // RequirePayer
+	unordered bool              // Unordered
+	seed      uint64            // Unordered's seed
+}
+
+// errorRule is one AnswerError.
+type errorRule struct {
+	match         func(*http.Request) bool
+	status        int
+	code, message string
+	headers       map[string]string
+}
+
+// Start starts a proxy to target, the server's base URL (such as http://127.0.0.1:7070), on a free 127.0.0.1 port.
+// It forwards everything until a behaviour is set. Close it when done.
+func Start(target string) (*Proxy, error) {
+	if u, err := url.Parse(target); err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("awsproxy: target %q is not a base URL such as http://127.0.0.1:7070", target)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("awsproxy: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Proxy{
+		URL:    "http://" + ln.Addr().String(),
+		target: strings.TrimSuffix(target, "/"),
+		transport: &http.Transport{
+			// The client chose its encoding; the proxy passes bytes through and must not ask for gzip itself.
+			DisableCompression:  true,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     30 * time.Second,
+		},
+		served: make(chan struct{}),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+	p.srv = &http.Server{
+		Handler: http.HandlerFunc(p.handle),
+		// Every request's context derives from ctx, so that Close aborts the requests being forwarded.
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ReadHeaderTimeout: 30 * time.Second,
+	}
+	go func() {
+		defer close(p.served)
+		p.srv.Serve(ln)
+	}()
+	return p, nil
+}
+
+// Close stops the proxy: it stops listening, closes every connection and aborts the requests being forwarded. It
+// returns once the serving goroutine and every request handler have ended and the connections to the server are
+// closed. It is safe to call more than once.
+func (p *Proxy) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+	p.cancel()
+	p.srv.Close()
+	<-p.served
+	p.handlers.Wait()
+	// Only now are all upstream connections idle; closing them ends the transport's goroutines.
+	p.transport.CloseIdleConnections()
+}
+
+// Requests returns a copy of the request log, in the order the requests finished.
+func (p *Proxy) Requests() []Request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Request, len(p.log))
+	for i, r := range p.log {
+		r.By = slices.Clone(r.By)
+		out[i] = r
+	}
+	return out
+}
+
+// AnswerError makes the proxy answer the requests that match with an S3 error, without forwarding them: status,
+// the given headers, and an XML body <Error><Code>code</Code><Message>message</Message>…</Error>, as S3 sends
+// errors ("Error responses" in the S3 API Reference). An answer to HEAD has the status and headers but no body, as
+// S3's has. match is called from many goroutines at once and must not read the request body; Ops builds one that
+// matches S3 operations.
+//
+// Rules are tried in the order they were added, before every other behaviour, so that a test's explicit answer
+// wins; the first rule that matches answers.
+func (p *Proxy) AnswerError(match func(*http.Request) bool, status int, code, message string, headers map[string]string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rule := errorRule{match: match, status: status, code: code, message: message, headers: maps.Clone(headers)}
+	// Clip forces append to copy, so requests holding the old slice never see it change.
+	p.set.rules = append(slices.Clip(p.set.rules), rule)
+}
+
+// Archive puts keys, in every bucket, in an archive storage class: class is GLACIER or DEEP_ARCHIVE. It emulates
+// what S3 does with an archived object that has not been restored (S3 API Reference: GetObject, HeadObject,
+// ListObjectsV2; "Error responses"):
+//
+//   - GetObject answers 403 InvalidObjectState, "The operation is not valid for the object's storage class", with
+//     the class in the error's <StorageClass>, without forwarding.
+//   - HeadObject is forwarded, and its answer's x-amz-storage-class says class (versitygw says STANDARD).
+//   - ListObjectsV2 (and ListObjects) answers are forwarded and rewritten so that those keys' <StorageClass> says
+//     class (versitygw says STANDARD).
+//
+// Calling Archive again for a key changes its class.
+func (p *Proxy) Archive(class string, keys ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	archived := maps.Clone(p.set.archived)
+	if archived == nil {
+		archived = map[string]string{}
+	}
+	for _, k := range keys {
+		archived[k] = class
+	}
+	p.set.archived = archived
+}
+
+// WrongRegion says the buckets live in bucketRegion. A request for a bucket whose SigV4 credential scope names
+// another region (Credential=AKID/DATE/REGION/s3/aws4_request in the Authorization header, or X-Amz-Credential in a
+// presigned URL's query) gets what S3 answers a request signed for the wrong region (S3 API Reference: HeadBucket;
+// "Error responses"): 301 PermanentRedirect with x-amz-bucket-region: bucketRegion, and for all but HEAD an XML
+// body with Code, Message, Endpoint and Bucket. The SDK does not follow the redirect.
+//
+// Requests signed for bucketRegion are forwarded, so the server must accept that region: run versitygw with
+// --region bucketRegion. As S3 does, every HeadBucket answer carries x-amz-bucket-region, success or not.
+// Unsigned requests, and requests that name no bucket (ListBuckets), are not checked.
+func (p *Proxy) WrongRegion(bucketRegion string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.set.region = bucketRegion
+}
+
+// RequirePayer makes the buckets Requester Pays ("Requester Pays buckets"; "Downloading objects from Requester Pays
+// buckets"): a request for a bucket without x-amz-request-payer: requester (as a header, or in a presigned URL's
+// query) gets 403 AccessDenied, without forwarding. The proxy treats every client as another account than the
+// bucket owner's, whose requests S3 would accept without the header. Forwarded answers that succeed carry
+// x-amz-request-charged: requester, as S3's do.
+func (p *Proxy) RequirePayer() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.set.payer = true
+}
+
+// Unordered makes ListObjectsV2 answers list their keys in no particular order, as S3 does for directory buckets
+// (S3 Express One Zone): the S3 API Reference for ListObjectsV2 says that for directory buckets it returns objects in
+// an order that is not lexicographical, where general purpose buckets list keys in UTF-8 binary order. The
+// <Contents> entries of each page are shuffled among themselves; CommonPrefixes, continuation tokens and everything
+// else stay as they are, so paging still works and yields every key once.
+//
+// The shuffle is deterministic: it depends only on seed and on the request (bucket, prefix, token and the other
+// query parameters), so a repeated request gets the same order. A page of two or more keys never comes back in
+// its original order, so that a test of order-independence cannot pass by luck.
+func (p *Proxy) Unordered(seed uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.set.unordered = true
+	p.set.seed = seed
+}
+
+// enter registers a handler, unless the proxy is closed. Adding to the WaitGroup under the lock, and only while
+// open, keeps Add from racing with Close's Wait.
+func (p *Proxy) enter() (settings, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return settings{}, false
+	}
+	p.handlers.Add(1)
+	return p.set, true
+}
+
+func (p *Proxy) record(r Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.log = append(p.log, r)
+}
+
+// handle serves one request and logs it.
+func (p *Proxy) handle(w http.ResponseWriter, r *http.Request) {
+	set, ok := p.enter()
+	if !ok {
+		return
+	}
+	defer p.handlers.Done()
+	rec := Request{Method: r.Method, URI: r.RequestURI, Op: Op(r)}
+	p.serve(w, r, set, &rec)
+	p.record(rec)
+}
+
+// serve answers r with the behaviours in set, or forwards it, and fills in rec.
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, set settings, rec *Request) {
+	bucket, key := BucketKey(r)
+
+	for _, rule := range set.rules {
+		if rule.match(r) {
+			rec.By = append(rec.By, ByAnswerError)
+			// The rule's own headers come last, so that they win over the behaviours' headers.
+			p.addBucketRegion(w, rec, set)
+			for k, v := range rule.headers {
+				w.Header().Set(k, v)
+			}
+			rec.Status = rule.status
+			writeError(w, r, rule.status, rule.code, rule.message)
+			return
+		}
+	}
+
+	if set.region != "" && bucket != "" {
+		if signed := signingRegion(r); signed != "" && signed != set.region {
+			rec.By = append(rec.By, ByWrongRegion)
+			rec.Status = http.StatusMovedPermanently
+			w.Header().Set("x-amz-bucket-region", set.region)
+			writeError(w, r, rec.Status, "PermanentRedirect",
+				"The bucket you are attempting to access must be addressed using the specified endpoint. "+
+					"Please send all future requests to this endpoint.",
+				"Endpoint", bucket+".s3."+set.region+".amazonaws.com", "Bucket", bucket)
+			return
+		}
+	}
+
+	if set.payer && bucket != "" && !payerConfirmed(r) {
+		rec.By = append(rec.By, ByRequirePayer)
+		rec.Status = http.StatusForbidden
+		p.addBucketRegion(w, rec, set)
+		writeError(w, r, rec.Status, "AccessDenied", "Access Denied")
+		return
+	}
+
+	class, archived := set.archived[key]
+	if archived && rec.Op == "GetObject" {
+		rec.By = append(rec.By, ByArchive)
+		rec.Status = http.StatusForbidden
+		writeError(w, r, rec.Status, "InvalidObjectState", "The operation is not valid for the object's storage class",
+			"StorageClass", class)
+		return
+	}
+
+	resp, err := p.forward(r)
+	if err != nil {
+		// The server is unreachable or the client went away: what a load balancer in front of S3 would answer.
+		rec.Status = http.StatusBadGateway
+		http.Error(w, "awsproxy: "+err.Error(), rec.Status)
+		return
+	}
+	defer resp.Body.Close()
+	rec.Forwarded = true
+	copyHeader(w.Header(), resp.Header)
+	if _, ok := resp.Header["Content-Type"]; !ok {
+		// Without this, Go's server would guess a Content-Type from the body and add it.
+		w.Header()["Content-Type"] = nil
+	}
+	success := resp.StatusCode >= 200 && resp.StatusCode < 300
+	p.addBucketRegion(w, rec, set)
+	if set.payer && success && payerConfirmed(r) {
+		rec.By = append(rec.By, ByRequirePayer)
+		w.Header().Set("x-amz-request-charged", "requester")
+	}
+	if archived && rec.Op == "HeadObject" && success {
+		rec.By = append(rec.By, ByArchive)
+		w.Header().Set("x-amz-storage-class", class)
+	}
+
+	isList := rec.Op == "ListObjectsV2" || rec.Op == "ListObjects"
+	shuffle := set.unordered && rec.Op == "ListObjectsV2"
+	if isList && resp.StatusCode == http.StatusOK && (len(set.archived) > 0 || shuffle) {
+		p.rewriteListing(w, r, resp, set, shuffle, rec)
+		return
+	}
+
+	if resp.ContentLength >= 0 && bodyAllowed(resp.StatusCode) {
+		// Also for HEAD, whose answer has no body but whose Content-Length is the object's size.
+		w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
+	rec.Status = resp.StatusCode
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
+}
+
+// addBucketRegion adds x-amz-bucket-region to a HeadBucket answer when WrongRegion is set: S3 sends it with every
+// HeadBucket answer, success or error (S3 API Reference: HeadBucket).
+func (p *Proxy) addBucketRegion(w http.ResponseWriter, rec *Request, set settings) {
+	if set.region == "" || rec.Op != "HeadBucket" {
+		return
+	}
+	rec.By = append(rec.By, ByWrongRegion)
+	w.Header().Set("x-amz-bucket-region", set.region)
+}
+
+// rewriteListing sends a ListObjects(V2) answer with the archived keys' storage classes and, if shuffle, its
+// entries shuffled.
+func (p *Proxy) rewriteListing(w http.ResponseWriter, r *http.Request, resp *http.Response, set settings, shuffle bool, rec *Request) {
+	body, err := readBody(resp)
+	if err != nil {
+		rec.Status = http.StatusBadGateway
+		http.Error(w, "awsproxy: reading the listing: "+err.Error(), rec.Status)
+		return
+	}
+	var rng *rand.Rand
+	if shuffle {
+		rng = rand.New(rand.NewPCG(set.seed, listingHash(r)))
+	}
+	out, archivedAny, err := rewriteContents(body, set.archived, rng)
+	if err != nil {
+		rec.Status = http.StatusBadGateway
+		http.Error(w, "awsproxy: rewriting the listing: "+err.Error(), rec.Status)
+		return
+	}
+	if archivedAny {
+		rec.By = append(rec.By, ByArchive)
+	}
+	if shuffle {
+		rec.By = append(rec.By, ByUnordered)
+	}
+	// The body was decoded if it came compressed, and its length changed.
+	w.Header().Del("Content-Encoding")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	rec.Status = resp.StatusCode
+	w.WriteHeader(resp.StatusCode)
+	w.Write(out)
+}
+
+// readBody reads a whole answer body, decompressing it if the server gzipped it.
+func readBody(resp *http.Response) ([]byte, error) {
+	switch enc := resp.Header.Get("Content-Encoding"); enc {
+	case "", "identity":
+		return io.ReadAll(resp.Body)
+	case "gzip":
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return nil, err
+		}
+		return io.ReadAll(zr)
+	default:
+		return nil, fmt.Errorf("content encoding %q", enc)
+	}
+}
+
+// listingHash identifies a listing request for Unordered's shuffle: its path and query, without the signature
+// parameters of a presigned URL, which change with every signing.
+func listingHash(r *http.Request) uint64 {
+	q := r.URL.Query()
+	for k := range q {
+		if strings.HasPrefix(strings.ToLower(k), "x-amz-") {
+			q.Del(k)
+		}
+	}
+	h := fnv.New64a()
+	io.WriteString(h, r.URL.Path+"?"+q.Encode())
+	return h.Sum64()
+}
+
+// listEntry is the part of a listing's <Contents> entry the proxy reads.
+type listEntry struct {
+	Key string `xml:"Key"`
+}
+
+// rewriteContents rewrites the <Contents> entries of a ListObjects(V2) answer: archived keys get their class in
+// <StorageClass>, and if rng is not nil the entries are shuffled among the places they occupied. Everything outside
+// the entries is kept byte for byte. It reports whether an archived key was found.
+func rewriteContents(body []byte, archived map[string]string, rng *rand.Rand) ([]byte, bool, error) {
+	// S3 URL-encodes the keys when asked to (encoding-type=url) and then says so in the answer; versitygw ignores
+	// the request and sends an empty <EncodingType>, so the answer, not the request, tells whether to decode.
+	urlEncoded := bytes.Contains(body, []byte("<EncodingType>url</EncodingType>"))
+	const open, end = "<Contents>", "</Contents>"
+	type span struct{ start, end int }
+	var spans []span
+	var entries [][]byte
+	archivedAny := false
+	for at := 0; ; {
+		i := bytes.Index(body[at:], []byte(open))
+		if i < 0 {
+			break
+		}
+		start := at + i
+		j := bytes.Index(body[start:], []byte(end))
+		if j < 0 {
+			return nil, false, fmt.Errorf("unterminated %s at byte %d", open, start)
+		}
+		stop := start + j + len(end)
+		entry := body[start:stop]
+		var e listEntry
+		if err := xml.Unmarshal(entry, &e); err != nil {
+			return nil, false, fmt.Errorf("entry at byte %d: %w", start, err)
+		}
+		key := e.Key
+		if urlEncoded {
+			// S3 encodes keys as in a query string (a space is "+").
+			if k, err := url.QueryUnescape(key); err == nil {
+				key = k
+			}
+		}
+		if class, ok := archived[key]; ok {
+			entry = setStorageClass(entry, class)
+			archivedAny = true
+		}
+		spans = append(spans, span{start, stop})
+		entries = append(entries, entry)
+		at = stop
+	}
+	order := make([]int, len(entries))
+	for i := range order {
+		order[i] = i
+	}
+	if rng != nil && len(order) >= 2 {
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		if slices.IsSorted(order) {
+			// The shuffle left the page as it was; rotate it, so the page is never in its original order.
+			order = append(order[1:], order[0])
+		}
+	}
+	var out bytes.Buffer
+	prev := 0
+	for i, s := range spans {
+		out.Write(body[prev:s.start])
+		out.Write(entries[order[i]])
+		prev = s.end
+	}
+	out.Write(body[prev:])
+	return out.Bytes(), archivedAny, nil
+}
+
+// setStorageClass returns a <Contents> entry with its <StorageClass> set to class, added if it has none.
+func setStorageClass(entry []byte, class string) []byte {
+	var esc bytes.Buffer
+	xml.EscapeText(&esc, []byte(class))
+	const open, shut = "<StorageClass>", "</StorageClass>"
+	if i := bytes.Index(entry, []byte(open)); i >= 0 {
+		if j := bytes.Index(entry[i:], []byte(shut)); j >= 0 {
+			out := slices.Clone(entry[:i+len(open)])
+			out = append(out, esc.Bytes()...)
+			return append(out, entry[i+j:]...)
+		}
+	}
+	end := bytes.LastIndex(entry, []byte("</Contents>"))
+	out := slices.Clone(entry[:end])
+	out = append(out, open...)
+	out = append(out, esc.Bytes()...)
+	out = append(out, shut...)
+	return append(out, entry[end:]...)
+}
+
+// hopByHop are the headers that belong to one connection, not to the request or answer. Content-Length is set from
+// the request's or answer's length instead.
+var hopByHop = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
+	"Proxy-Connection": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Content-Length": true,
+}
+
+// copyHeader copies the end-to-end headers of src to dst.
+func copyHeader(dst, src http.Header) {
+	for k, vs := range src {
+		if !hopByHop[k] {
+			dst[k] = slices.Clone(vs)
+		}
+	}
+}
+
+// bodyAllowed reports whether an answer with this status may have a body (and so a Content-Length).
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// forward sends r to the server unchanged and returns the server's answer.
+func (p *Proxy) forward(r *http.Request) (*http.Response, error) {
+	target := r.RequestURI
+	if !strings.HasPrefix(target, "/") {
+		// An absolute-form target (http://host/path), as sent to a forward proxy.
+		target = r.URL.RequestURI()
+	}
+	path, query, _ := strings.Cut(target, "?")
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, p.target, nil)
+	if err != nil {
+		return nil, err
+	}
+	// Opaque is sent as the request path verbatim: re-encoding it from a parsed path could change the bytes the
+	// signature covers (for example %7E against ~).
+	out.URL.Opaque = path
+	out.URL.RawQuery = query
+	copyHeader(out.Header, r.Header)
+	if _, ok := r.Header["User-Agent"]; !ok {
+		// An empty User-Agent keeps Go's transport from adding its own.
+		out.Header["User-Agent"] = []string{""}
+	}
+	// The signature covers the Host the client sent, which is the proxy's address.
+	out.Host = r.Host
+	out.ContentLength = r.ContentLength
+	if r.ContentLength != 0 {
+		out.Body = r.Body
+	} else {
+		// A non-nil body of length 0 would be sent chunked.
+		out.Body = http.NoBody
+	}
+	return p.transport.RoundTrip(out)
+}
+
+// writeError answers with an S3 error: status, and for all but HEAD an XML body with code, message and the extra
+// elements, given as name, value pairs. It reads the request body first: a server that answers while the client is
+// still sending makes Go's server close the connection, and the client would see a reset instead of the error.
+func writeError(w http.ResponseWriter, r *http.Request, status int, code, message string, extra ...string) {
+	io.Copy(io.Discard, r.Body)
+	w.Header().Set("x-amz-request-id", "AWSPROXY")
+	w.Header().Set("x-amz-id-2", "awsproxy")
+	if r.Method == http.MethodHead {
+		w.WriteHeader(status)
+		return
+	}
+	var b bytes.Buffer
+	b.WriteString(xml.Header)
+	b.WriteString("<Error>")
+	element(&b, "Code", code)
+	element(&b, "Message", message)
+	for i := 0; i+1 < len(extra); i += 2 {
+		element(&b, extra[i], extra[i+1])
+	}
+	element(&b, "RequestId", "AWSPROXY")
+	element(&b, "HostId", "awsproxy")
+	b.WriteString("</Error>")
+	w.Header().Set("Content-Type", "application/xml")
+	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
+	w.WriteHeader(status)
+	w.Write(b.Bytes())
+}
+
+func element(b *bytes.Buffer, name, text string) {
+	b.WriteString("<" + name + ">")
+	xml.EscapeText(b, []byte(text))
+	b.WriteString("</" + name + ">")
+}
+
+// signingRegion returns the region in r's SigV4 credential scope, from the Authorization header or a presigned
+// URL's X-Amz-Credential; "" if r is not signed with SigV4.
+func signingRegion(r *http.Request) string {
+	scope := r.URL.Query().Get("X-Amz-Credential")
+	if _, rest, ok := strings.Cut(r.Header.Get("Authorization"), "Credential="); ok {
+		scope, _, _ = strings.Cut(rest, ",")
+	}
+	// AKID/DATE/REGION/SERVICE/aws4_request; an access key id has no slash.
+	parts := strings.Split(strings.TrimSpace(scope), "/")
+	if len(parts) != 5 {
+		return ""
+	}
+	return parts[2]
+}
+
+// payerConfirmed reports whether r says the requester pays, in a header or, for a presigned URL, in the query.
+func payerConfirmed(r *http.Request) bool {
+	if strings.EqualFold(r.Header.Get("x-amz-request-payer"), "requester") {
+		return true
+	}
+	for k, vs := range r.URL.Query() {
+		if strings.EqualFold(k, "x-amz-request-payer") && len(vs) > 0 && strings.EqualFold(vs[0], "requester") {
+			return true
+		}
+	}
+	return false
+}
