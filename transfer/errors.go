@@ -31,13 +31,17 @@ const (
 	// KindCredentials is no usable identity: no credentials, expired or invalid ones, or a clock too far off for a
 	// signature to be accepted. Exit 4.
 	KindCredentials
+	// KindUnproven is a check that could not prove what it was asked to: the preflight left a permission neither
+	// proven nor refused (a probe answered 500, or could not be made), and the caller asked for proof (fsxsync check,
+	// --strict). Exit 5.
+	KindUnproven
 	// KindCancelled is a run cut off by its context: a second signal, or the end of the grace period.
 	KindCancelled
 	// KindStopped is a run that stopped starting new files because it was asked to (ErrStopped). Exit 75.
 	KindStopped
 )
 
-var kindNames = [...]string{"per-file", "not found", "unreachable", "usage", "denied", "credentials", "cancelled", "stopped"}
+var kindNames = [...]string{"per-file", "not found", "unreachable", "usage", "denied", "credentials", "unproven", "cancelled", "stopped"}
 
 func (k Kind) String() string {
 	if k < 0 || int(k) >= len(kindNames) {
@@ -50,7 +54,7 @@ func (k Kind) String() string {
 // permission, bad credentials, no such bucket), so going on would only repeat the failure.
 func (k Kind) Fatal() bool {
 	switch k {
-	case KindUsage, KindDenied, KindCredentials, KindCancelled, KindStopped:
+	case KindUsage, KindDenied, KindCredentials, KindUnproven, KindCancelled, KindStopped:
 		return true
 	}
 	return false

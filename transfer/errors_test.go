@@ -46,7 +46,7 @@ func TestKindOf(t *testing.T) {
 		t.Error("WithKind(k, nil) is not nil")
 	}
 	for k := KindFile; k <= KindStopped; k++ {
-		fatal := k == KindUsage || k == KindDenied || k == KindCredentials || k == KindCancelled || k == KindStopped
+		fatal := k == KindUsage || k == KindDenied || k == KindCredentials || k == KindUnproven || k == KindCancelled || k == KindStopped
 		if k.Fatal() != fatal {
 			t.Errorf("%v.Fatal() = %v, want %v", k, k.Fatal(), fatal)
 		}

@@ -135,6 +135,7 @@ func TestExitCodeOfOtherErrors(t *testing.T) {
 		{"slurm environment", nil, transfer.WithKind(transfer.KindUsage, errors.New("SLURM_PROCID is x")), transfer.KindUsage, exitUsage},
 		{"preflight denied", nil, &preflight.DeniedError{Principal: "arn:aws:iam::1:user/u"}, transfer.KindDenied, exitDenied},
 		{"preflight credentials", nil, &preflight.CredentialsError{Err: errors.New("none")}, transfer.KindCredentials, exitNoCreds},
+		{"preflight not proven", nil, &preflight.UnprovenError{Principal: "arn:aws:iam::1:user/u"}, transfer.KindUnproven, exitUnproven},
 		// The credentials provider marks a failure to get credentials deep inside an operation's error.
 		{"no credentials", nil, s3store.Classify(&smithy.OperationError{ServiceID: "S3", OperationName: "PutObject",
 			Err: fmt.Errorf("get credentials: %w", transfer.WithKind(transfer.KindCredentials, errors.New("no IMDS role")))}), transfer.KindCredentials, exitNoCreds},

@@ -36,6 +36,7 @@ const (
 	exitUsage       = 2   // usage or bad input: unknown flag, malformed URL, missing source, no such bucket
 	exitDenied      = 3   // S3 denied a permission the transfer needs
 	exitNoCreds     = 4   // no usable credentials or identity
+	exitUnproven    = 5   // the preflight could not prove every permission (fsxsync check, or --strict)
 	exitIncomplete  = 75  // stopped early by a signal; nothing partial was left; safe to rerun
 	exitInterrupted = 130 // interrupted from the terminal (SIGINT)
 )
@@ -46,6 +47,7 @@ const exitCodeHelp = `EXIT CODES:
    2    usage or bad input: unknown flag, malformed URL, missing source, no such bucket
    3    access denied: S3 refused a permission the transfer needs
    4    no usable credentials (none found, expired, or invalid)
+   5    not proven: check (or --strict) could not prove every permission; nothing was refused
    75   stopped early by SIGTERM or SIGUSR1 (time limit, scancel, preemption); nothing partial was left; safe to rerun
    130  interrupted (SIGINT)
 `
@@ -216,6 +218,8 @@ func exitCode(sig os.Signal, err error) int {
 		return exitDenied
 	case transfer.KindCredentials:
 		return exitNoCreds
+	case transfer.KindUnproven:
+		return exitUnproven
 	}
 	return exitSomeFailed
 }

@@ -24,6 +24,8 @@ type preflightRequest struct {
 	src, dst                   transfer.Location
 	recursive, compare, delete bool
 	requireIdentity            bool
+	// strict makes a requirement left not checked fatal (fsxsync check always, transfers with --strict).
+	strict bool
 }
 
 // preflightOutput says where the preflight reports: the whole table to out when verbose (fsxsync check) or when
@@ -48,16 +50,24 @@ func runPreflight(ctx context.Context, cfg aws.Config, s3c *s3.Client, r preflig
 	if rep.Caller.Warning != "" {
 		po.log.Warn(rep.Caller.Warning)
 	}
+	unproven := rep.Unproven()
+	if err == nil && len(unproven) > 0 && r.strict {
+		err = &preflight.UnprovenError{Principal: who(rep.Caller), Rows: unproven}
+	}
 	var de *preflight.DeniedError
 	errors.As(err, &de)
 	switch {
 	case po.json:
 		level, msg := slog.LevelInfo, "preflight passed"
-		if err != nil {
+		switch {
+		case err != nil:
 			level, msg = slog.LevelError, "preflight failed"
+		case len(unproven) > 0:
+			level, msg = slog.LevelWarn, "preflight incomplete"
 		}
-		attrs := []any{"principal", rep.Caller.Identity.ARN, "verified", !rep.Caller.Unverified, "checks", len(rep.Rows), "seconds", rep.Seconds}
-		if err != nil || po.verbose {
+		attrs := []any{"principal", rep.Caller.Identity.ARN, "verified", !rep.Caller.Unverified, "checks", len(rep.Rows),
+			"proven", rep.Proven(), "not_checked", len(unproven), "seconds", rep.Seconds}
+		if err != nil || po.verbose || len(unproven) > 0 {
 			attrs = append(attrs, "rows", preflightRows(rep.Rows))
 		}
 		if de != nil && de.Fix != "" {
@@ -67,6 +77,9 @@ func runPreflight(ctx context.Context, cfg aws.Config, s3c *s3.Client, r preflig
 		return rep, err
 	case po.verbose || err != nil:
 		printPreflight(po.out, rep)
+	case len(unproven) > 0:
+		po.log.Warn(fmt.Sprintf("preflight: %s: %d proven, %d not checked (%.2fs): %s; the transfer goes on, and the S3 answers will "+
+			"tell (--strict stops here instead)", who(rep.Caller), rep.Proven(), len(unproven), rep.Seconds, describeRows(unproven)))
 	default:
 		po.log.Info(fmt.Sprintf("preflight: %s passed all %d checks (%.2fs)", who(rep.Caller), len(rep.Rows), rep.Seconds))
 	}
@@ -133,4 +146,13 @@ func who(c preflight.Caller) string {
 		return c.Identity.ARN + " (not verified by STS)"
 	}
 	return c.Identity.ARN
+}
+
+// describeRows names rows in one line: each check and why it was not decided.
+func describeRows(rows []preflight.Row) string {
+	parts := make([]string, len(rows))
+	for i, r := range rows {
+		parts[i] = r.Check + " (" + r.Detail + ")"
+	}
+	return strings.Join(parts, "; ")
 }

@@ -6,14 +6,12 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/fsxsync/fsxsync/internal/awsproxy"
 	"github.com/fsxsync/fsxsync/internal/iamtest"
 )
 
@@ -301,34 +300,10 @@ func cmdNoSTS(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 || (args[0] != "refuse" && args[0] != "silent") {
 		ts.Fatalf("usage: nosts refuse|silent")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	ts.Check(err)
-	url := "http://" + ln.Addr().String()
-	if args[0] == "refuse" {
-		// Nothing listens on the port once it is closed: connections to it are refused.
-		ln.Close()
-	} else {
-		var conns []net.Conn
-		var mu sync.Mutex
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				conns = append(conns, c)
-				mu.Unlock()
-			}
-		}()
-		ts.Defer(func() {
-			ln.Close()
-			mu.Lock()
-			defer mu.Unlock()
-			for _, c := range conns {
-				c.Close()
-			}
-		})
+	t := ts.Value("t").(testing.TB)
+	url := awsproxy.Refusing(t)
+	if args[0] == "silent" {
+		url = awsproxy.Blackhole(t)
 	}
 	ts.Setenv("AWS_ENDPOINT_URL_STS", url)
 	ts.Setenv("AWS_ENDPOINT_URL_IAM", url)

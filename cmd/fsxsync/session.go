@@ -57,7 +57,8 @@ func newSession(ctx context.Context, o transferOptions) (*session, error) {
 // another one.
 func (s *session) preflight(ctx context.Context, o transferOptions, verbose bool) error {
 	req := preflightRequest{src: s.src, dst: s.dst, recursive: o.recursive, compare: o.compare != transfer.CompareAlways, delete: o.delete,
-		requireIdentity: o.requireIdentity}
+		// check (verbose) proves every requirement or says that it could not, whatever --strict says.
+		requireIdentity: o.requireIdentity, strict: o.strict || verbose}
 	po := preflightOutput{out: o.stderr, log: o.log, json: o.jsonLog, verbose: verbose}
 	rep, err := runPreflight(ctx, s.cfg, s.s3, req, po)
 	if rep != nil && rep.Region != "" && rep.Region != s.cfg.Region {

@@ -34,6 +34,7 @@ type transferOptions struct {
 	reportPath      string
 	noPreflight     bool
 	requireIdentity bool
+	strict          bool
 	grace           time.Duration
 	shardFlag       string
 	noShard         bool
@@ -98,6 +99,7 @@ func transferFlags(rules *ruleList) []cli.Flag {
 		&cli.IntFlag{Name: "part-concurrency", Value: transfer.DefaultPartConcurrency, Usage: "parts in flight per large file"},
 		&cli.BoolFlag{Name: "no-preflight", Usage: "skip the identity and permission preflight (see fsxsync check)"},
 		requireIdentityFlag(),
+		&cli.BoolFlag{Name: "strict", Usage: "stop before the first byte (exit 5) when the preflight could not prove every permission, instead of going on with a warning"},
 		&cli.StringFlag{Name: "shard", Usage: "do shard `I/N` of the keys (0-based; default: from the Slurm array or step)"},
 		&cli.BoolFlag{Name: "no-shard", Usage: "do every key, even inside a Slurm array or multi-task step"},
 		&cli.BoolFlag{Name: "dir-markers", Usage: "upload a directory marker object for every directory, as FSx export does (default: for empty directories only)"},
@@ -124,7 +126,7 @@ func parseTransferOptions(c *cli.Context, rules *ruleList) (transferOptions, err
 		src: c.Args().Get(0), dst: c.Args().Get(1),
 		dryRun: c.Bool("dry-run"), concurrency: c.Int("concurrency"), partConcurrency: c.Int("part-concurrency"),
 		endpoint: c.String("endpoint-url"), region: c.String("region"), profile: c.String("profile"),
-		reportPath: c.String("report"), stateDir: c.String("state-dir"), noPreflight: c.Bool("no-preflight"), requireIdentity: c.Bool("require-identity"),
+		reportPath: c.String("report"), stateDir: c.String("state-dir"), noPreflight: c.Bool("no-preflight"), requireIdentity: c.Bool("require-identity"), strict: c.Bool("strict"),
 		grace: c.Duration("grace-period"), shardFlag: c.String("shard"), noShard: c.Bool("no-shard"),
 		watchSpot: c.Bool("watch-spot"), dirMarkers: c.Bool("dir-markers"), followSymlinks: c.Bool("follow-symlinks"),
 		preserveOwner: c.Bool("preserve-owner"), preserveSetid: c.Bool("preserve-setid"),

@@ -79,6 +79,9 @@ type Row struct {
 	Method string  // simulated, probed, simulated+probed, local, -
 	Result Verdict // what was found
 	Detail string  // the server's words, or why it was not checked
+	// Required marks a row the transfer depends on (a permission, the free space): one left NotChecked is unproven.
+	// The other rows are facts found on the way (the file system, the bucket's region, the simulator's availability).
+	Required bool
 }
 
 // Failed reports whether this row stops the transfer.
@@ -118,6 +121,50 @@ type Report struct {
 	Denied  []Denial
 	Seconds float64
 }
+
+// Unproven returns the required rows that were neither proven nor refused: what the preflight could not decide.
+func (r *Report) Unproven() []Row {
+	var out []Row
+	for _, row := range r.Rows {
+		if row.Required && row.Result == NotChecked {
+			out = append(out, row)
+		}
+	}
+	return out
+}
+
+// Proven counts the required rows that were proven: permissions allowed, local conditions met.
+func (r *Report) Proven() int {
+	n := 0
+	for _, row := range r.Rows {
+		if row.Required && (row.Result == Allowed || row.Result == OK) {
+			n++
+		}
+	}
+	return n
+}
+
+// UnprovenError is the preflight's verdict when it could not decide every requirement and the caller asked for
+// proof (fsxsync check, or --strict): nothing was refused, but not everything was shown to be allowed.
+type UnprovenError struct {
+	Principal string
+	Rows      []Row
+}
+
+func (e *UnprovenError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "not proven: %d %s could not be checked for %s: ", len(e.Rows), plural(len(e.Rows), "requirement", "requirements"), e.Principal)
+	for i, r := range e.Rows {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s (%s)", r.Check, r.Detail)
+	}
+	return b.String()
+}
+
+// Kind makes an UnprovenError transfer.KindUnproven.
+func (e *UnprovenError) Kind() transfer.Kind { return transfer.KindUnproven }
 
 // Denial is one requirement the caller does not have.
 type Denial struct {
@@ -196,7 +243,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 	sim := simulate(ctx, in.IAM, rep.Caller.Identity, reqs)
 	pr := &prober{s3: in.S3, bucket: remote.Bucket, prefix: prefix, recursive: in.Recursive, probeKey: probeKey(prefix, in.Recursive)}
 	for _, req := range reqs {
-		row := Row{Check: describeRequirement(req), Result: NotChecked, Method: "-"}
+		row := Row{Check: describeRequirement(req), Result: NotChecked, Method: "-", Required: true}
 		simRes, simOK := sim[req.Action+" "+req.Resource]
 		probeRes := pr.probe(ctx, req)
 		switch {
@@ -226,7 +273,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		}
 	}
 	if pr.leftover != "" {
-		rep.Rows = append(rep.Rows, Row{Check: "probe object removed", Method: "probed", Result: Failed,
+		rep.Rows = append(rep.Rows, Row{Check: "probe object removed", Method: "probed", Result: Failed, Required: true,
 			Detail: fmt.Sprintf("s3://%s/%s remains: deleting it was refused", remote.Bucket, pr.leftover)})
 	}
 	if sim == nil && in.IAM != nil {
@@ -268,17 +315,17 @@ func checkLocal(rep *Report, dir transfer.Direction, local string, recursive boo
 	if dir == transfer.Upload {
 		f, err := os.Open(local)
 		if err != nil {
-			rep.Rows = append(rep.Rows, Row{Check: "local source readable", Method: "local", Result: Failed, Detail: err.Error()})
+			rep.Rows = append(rep.Rows, Row{Check: "local source readable", Method: "local", Result: Failed, Required: true, Detail: err.Error()})
 			return transfer.Usagef("source %s: %v", local, errors.Unwrap(err))
 		}
 		defer f.Close()
 		if fi, err := f.Stat(); err == nil && fi.IsDir() {
 			if _, err := f.Readdirnames(1); err != nil && err != io.EOF {
-				rep.Rows = append(rep.Rows, Row{Check: "local source readable", Method: "local", Result: Failed, Detail: err.Error()})
+				rep.Rows = append(rep.Rows, Row{Check: "local source readable", Method: "local", Result: Failed, Required: true, Detail: err.Error()})
 				return transfer.Usagef("source %s is not readable: %v", local, err)
 			}
 		}
-		rep.Rows = append(rep.Rows, Row{Check: "local source readable: " + local, Method: "local", Result: OK})
+		rep.Rows = append(rep.Rows, Row{Check: "local source readable: " + local, Method: "local", Result: OK, Required: true})
 		return nil
 	}
 	target := local
@@ -291,11 +338,11 @@ func checkLocal(rep *Report, dir transfer.Direction, local string, recursive boo
 	existing := nearestExisting(target)
 	f, err := fsx.CreateTemp(filepath.Join(existing, "probe"))
 	if err != nil {
-		rep.Rows = append(rep.Rows, Row{Check: "local destination writable: " + existing, Method: "local", Result: Failed, Detail: err.Error()})
+		rep.Rows = append(rep.Rows, Row{Check: "local destination writable: " + existing, Method: "local", Result: Failed, Required: true, Detail: err.Error()})
 		return transfer.Usagef("destination %s is not writable: %v", existing, err)
 	}
 	fsx.Discard(f)
-	rep.Rows = append(rep.Rows, Row{Check: "local destination writable: " + existing, Method: "local", Result: OK})
+	rep.Rows = append(rep.Rows, Row{Check: "local destination writable: " + existing, Method: "local", Result: OK, Required: true})
 	return nil
 }
 
@@ -430,8 +477,11 @@ type prober struct {
 	probeKey  string
 	firstKey  string // an existing object under the prefix, learned from the listing
 	firstSize int64
-	abort     *probeResult // the AbortMultipartUpload probe, once run
-	leftover  string
+	// listAllowed records that the listing probe was allowed: only then does S3 answer a GET of a missing key with
+	// 404 rather than 403, so that a 403 means the GET itself is refused.
+	listAllowed bool
+	abort       *probeResult // the AbortMultipartUpload probe, once run
+	leftover    string
 }
 
 type probeResult struct {
@@ -480,6 +530,7 @@ func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
 		if err == nil && len(out.Contents) > 0 {
 			p.firstKey, p.firstSize = aws.ToString(out.Contents[0].Key), aws.ToInt64(out.Contents[0].Size)
 		}
+		p.listAllowed = err == nil
 		return p.outcome(err)
 	case actGetObject:
 		key := p.firstKey
@@ -487,7 +538,7 @@ func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
 			key = p.prefix
 		}
 		if key == "" {
-			return probeResult{detail: "no object under the prefix to read"}
+			return p.probeGetMissing(ctx)
 		}
 		if p.firstSize == 0 && p.recursive {
 			_, err := p.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String(key)})
@@ -545,6 +596,25 @@ func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
 	return probeResult{detail: "no probe for this action"}
 }
 
+// probeGetMissing proves s3:GetObject where there is no object to read yet (an upload into an empty prefix): it
+// asks for the probe key, which no object has. S3 authorizes a GET before it looks the key up, so 404 NoSuchKey
+// proves the permission. A 403 is a refusal only once s3:ListBucket is proven; without that permission S3 answers 403
+// for every missing key, allowed to read it or not.
+func (p *prober) probeGetMissing(ctx context.Context) probeResult {
+	out, err := p.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(p.probeKey),
+		Range: aws.String("bytes=0-0")})
+	if err == nil {
+		out.Body.Close()
+	}
+	switch {
+	case transfer.IsNotFound(s3store.Classify(err)):
+		return probeResult{done: true, allowed: true, detail: "a key that does not exist: " + transfer.Brief(err)}
+	case denied(err) && !p.listAllowed:
+		return probeResult{detail: "no object under the prefix to read, and a missing key's 403 says nothing without s3:ListBucket", err: err}
+	}
+	return p.outcome(err)
+}
+
 // probeAbort aborts an upload that does not exist: S3 authorizes the request before it looks the upload up, so
 // NoSuchUpload means allowed. The answer is kept: the PutObject probe needs it first.
 func (p *prober) probeAbort(ctx context.Context) probeResult {
@@ -574,6 +644,8 @@ func checkSpace(ctx context.Context, rep *Report, c S3, bucket, prefix, local st
 		}
 		out, err := p.NextPage(ctx)
 		if err != nil {
+			rep.Rows = append(rep.Rows, Row{Check: "free space at " + nearestExisting(local), Method: "local", Result: NotChecked,
+				Required: true, Detail: "listing the source to size it failed: " + transfer.Brief(err)})
 			return nil
 		}
 		for _, o := range out.Contents {
@@ -583,13 +655,15 @@ func checkSpace(ctx context.Context, rep *Report, c S3, bucket, prefix, local st
 	dir := nearestExisting(local)
 	avail, err := free(dir)
 	if err != nil {
+		rep.Rows = append(rep.Rows, Row{Check: "free space at " + dir, Method: "local", Result: NotChecked, Required: true,
+			Detail: "statfs: " + err.Error()})
 		return nil
 	}
 	what := transfer.HumanBytes(total)
 	if !complete {
 		what = "at least " + what
 	}
-	row := Row{Check: "free space at " + dir, Method: "local", Result: OK,
+	row := Row{Check: "free space at " + dir, Method: "local", Result: OK, Required: true,
 		Detail: fmt.Sprintf("%s to fetch, %s free", what, transfer.HumanBytes(avail))}
 	if total > avail {
 		row.Result = Failed

@@ -235,3 +235,32 @@ func TestMain(m *testing.M) {
 	s3test.StopShared()
 	os.Exit(code)
 }
+
+// failingList answers every listing with an error.
+type failingList struct{ S3 }
+
+func (failingList) ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	return nil, responseError(http.StatusInternalServerError, nil, "InternalError")
+}
+
+// A free-space check that could not size the download, or could not read the free space, records a row that says
+// so and counts as not proven, instead of vanishing from the table.
+func TestCheckSpaceNotChecked(t *testing.T) {
+	dst := t.TempDir()
+	rep := &Report{}
+	if err := checkSpace(context.Background(), rep, failingList{}, "b", "p/", dst, func(string) (int64, error) { return 1 << 30, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if u := rep.Unproven(); len(u) != 1 || !strings.Contains(u[0].Check, "free space") || !strings.Contains(u[0].Detail, "InternalError") {
+		t.Errorf("listing failed: unproven rows %+v", u)
+	}
+	rep = &Report{}
+	srv := s3test.Shared(t)
+	bucket := srv.NewBucket(t)
+	if err := checkSpace(context.Background(), rep, srv.Client(), bucket, "p/", dst, func(string) (int64, error) { return 0, errors.New("statfs: no") }); err != nil {
+		t.Fatal(err)
+	}
+	if u := rep.Unproven(); len(u) != 1 || !strings.Contains(u[0].Detail, "statfs") {
+		t.Errorf("statfs failed: unproven rows %+v", u)
+	}
+}
