@@ -128,6 +128,8 @@ func TestExitCodeOfOtherErrors(t *testing.T) {
 		{"HEAD 403", nil, s3store.Classify(noCode(403)), transfer.KindDenied, exitDenied},
 		{"HEAD 301 (another region)", nil, s3store.Classify(noCode(301)), transfer.KindUsage, exitUsage},
 		{"HEAD 500", nil, s3store.Classify(noCode(500)), transfer.KindFile, exitSomeFailed},
+		// A 403 is a denial by its code, or by its status only when it has no code (a HEAD).
+		{"403 with a code of its own", nil, s3store.Classify(apiError(403, "InvalidSecurity")), transfer.KindFile, exitSomeFailed},
 		{"connection refused", nil, s3store.Classify(refused), transfer.KindUnreachable, exitSomeFailed},
 		{"no such host", nil, s3store.Classify(&net.DNSError{Err: "no such host", Name: "s3.example", IsNotFound: true}), transfer.KindUnreachable, exitSomeFailed},
 		{"cancelled", nil, s3store.Classify(fmt.Errorf("get: %w", context.Canceled)), transfer.KindCancelled, exitSomeFailed},

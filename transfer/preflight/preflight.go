@@ -12,9 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -242,10 +245,18 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 
 	sim := simulate(ctx, in.IAM, rep.Caller.Identity, reqs)
 	pr := &prober{s3: in.S3, bucket: remote.Bucket, prefix: prefix, recursive: in.Recursive, probeKey: probeKey(prefix, in.Recursive)}
+	kmsDenied := map[string]*kmsDenial{} // by kms: action, from the S3 probes that met the key's refusal
 	for _, req := range reqs {
 		row := Row{Check: describeRequirement(req), Result: NotChecked, Method: "-", Required: true}
 		simRes, simOK := sim[req.Action+" "+req.Resource]
 		probeRes := pr.probe(ctx, req)
+		if d := kmsDenied[req.Action]; d != nil && !probeRes.done {
+			// A KMS permission has no probe of its own: an S3 probe that needed the key met its refusal.
+			probeRes = probeResult{done: true, allowed: false, detail: d.message}
+		}
+		if probeRes.kms != nil {
+			kmsDenied[probeRes.kms.action] = probeRes.kms
+		}
 		switch {
 		case probeRes.done && simOK:
 			row.Method = "simulated+probed"
@@ -270,6 +281,18 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		rep.Rows = append(rep.Rows, row)
 		if errors.Is(probeRes.err, context.Canceled) {
 			return rep, probeRes.err
+		}
+	}
+	for _, action := range slices.Sorted(maps.Keys(kmsDenied)) {
+		if d := kmsDenied[action]; !hasAction(reqs, action) {
+			// The key was not known (GetBucketEncryption not allowed), so no row asked for it: S3 named it.
+			key := d.key
+			if key == "" {
+				key = "the bucket's KMS key"
+			}
+			req := Requirement{Action: action, Resource: key, Why: "S3 uses the bucket's KMS key for this transfer"}
+			rep.Rows = append(rep.Rows, Row{Check: describeRequirement(req), Method: "probed", Result: Denied, Detail: d.message, Required: true})
+			rep.Denied = append(rep.Denied, Denial{Requirement: req, Method: "probed", Message: d.message})
 		}
 	}
 	if pr.leftover != "" {
@@ -489,7 +512,23 @@ type probeResult struct {
 	allowed bool
 	detail  string
 	err     error
+	// kms is set when S3 allowed the request but the bucket's KMS key refused it: S3 answers AccessDenied with a
+	// message naming the kms: action (and usually the key). The S3 permission is then proven, and the KMS one denied.
+	kms *kmsDenial
 }
+
+// kmsDenial is a KMS refusal found by an S3 probe.
+type kmsDenial struct {
+	action, key, message string
+}
+
+// kmsAction and kmsKeyARN find what a KMS refusal names in S3's AccessDenied message, e.g. "... is not authorized to
+// perform: kms:GenerateDataKey on resource: arn:aws:kms:us-east-1:111122223333:key/... because ...". The kind of the
+// error (a denial) comes from its code; the message only says which permission was missing, for the advice.
+var (
+	kmsAction = regexp.MustCompile(`\bkms:[A-Za-z]+`)
+	kmsKeyARN = regexp.MustCompile(`arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(?:key|alias)/[A-Za-z0-9/_+=.@-]+`)
+)
 
 // probeKey is a key under the destination prefix that no user file can have.
 func probeKey(prefix string, recursive bool) string {
@@ -513,6 +552,14 @@ func (p *prober) outcome(err error) probeResult {
 	case err == nil:
 		return probeResult{done: true, allowed: true}
 	case denied(err):
+		var api interface{ ErrorMessage() string }
+		if errors.As(err, &api) {
+			if action := kmsAction.FindString(api.ErrorMessage()); action != "" {
+				return probeResult{done: true, allowed: true, err: err,
+					detail: "S3 allowed it; the bucket's KMS key refused " + action + " (see its row)",
+					kms:    &kmsDenial{action: action, key: kmsKeyARN.FindString(api.ErrorMessage()), message: transfer.Brief(err)}}
+			}
+		}
 		return probeResult{done: true, allowed: false, detail: transfer.Brief(err), err: err}
 	}
 	return probeResult{detail: "probe failed: " + transfer.Brief(err), err: err}
@@ -551,6 +598,17 @@ func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
 		if transfer.IsNotFound(s3store.Classify(err)) || s3store.Code(err) == "InvalidRange" {
 			// Allowed to ask: the object is just not there (a single-object cp) or empty.
 			return probeResult{done: true, allowed: true, detail: transfer.Brief(err)}
+		}
+		if s3store.Code(err) == "InvalidObjectState" {
+			// An archived object (Glacier Flexible Retrieval, Deep Archive, an Intelligent-Tiering archive tier) cannot
+			// be read until it is restored, whoever asks: it says nothing about the permission. A HEAD, which
+			// s3:GetObject also authorizes, answers for archived objects too (S3 API Reference: GetObject, HeadObject).
+			_, herr := p.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String(key)})
+			res := p.outcome(herr)
+			if res.allowed {
+				res.detail = "HeadObject of " + key + ", which is archived (" + transfer.Brief(err) + ")"
+			}
+			return res
 		}
 		return p.outcome(err)
 	case actAbortMultipart:
@@ -681,4 +739,14 @@ func freeSpace(dir string) (int64, error) {
 		return 0, err
 	}
 	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// hasAction reports whether reqs asks for action.
+func hasAction(reqs []Requirement, action string) bool {
+	for _, r := range reqs {
+		if r.Action == action {
+			return true
+		}
+	}
+	return false
 }

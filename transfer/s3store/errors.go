@@ -106,13 +106,19 @@ func kindOf(err error) transfer.Kind {
 		return transfer.KindCancelled
 	}
 	var api smithy.APIError
-	if errors.As(err, &api) {
+	hasCode := errors.As(err, &api) && api.ErrorCode() != ""
+	if hasCode {
 		if k, ok := codeKinds[api.ErrorCode()]; ok {
 			return k
 		}
 	}
-	if k, ok := statusKind(HTTPStatus(err)); ok {
-		return k
+	// A 403 is a denial only when it is one: by its code (AccessDenied and its kin above), or by the status alone
+	// when the answer has no code to give (a HEAD has no body). A 403 with a code of its own (InvalidObjectState,
+	// InvalidPayer, ...) fails by its own words.
+	if status := HTTPStatus(err); !(status == http.StatusForbidden && hasCode) {
+		if k, ok := statusKind(status); ok {
+			return k
+		}
 	}
 	var noProfile config.SharedConfigProfileNotExistError
 	if errors.As(err, &noProfile) {

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fsxsync/fsxsync/internal/awsproxy"
+)
+
+// forbiddenFixture is a bucket with objects under p/, reached through the AWS-behaviours proxy.
+func forbiddenFixture(t *testing.T) (*ktFixture, *awsproxy.Proxy, []string, string) {
+	t.Helper()
+	f := newKTFixture(t)
+	src := filepath.Join(f.dir, "seed")
+	for _, name := range []string{"a-old.dat", "b.dat", "c.dat"} {
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, name), []byte(strings.Repeat(name, 50)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bucket := f.env.NewBucket(t)
+	if res := f.run(t, f.environ(bucket, f.env.S3Endpoint), "sync", src, "s3://"+bucket+"/p"); res.code != 0 {
+		t.Fatalf("seeding the bucket: %s", res)
+	}
+	proxy, err := awsproxy.Start(f.env.S3Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	return f, proxy, f.environ(bucket, proxy.URL), bucket
+}
+
+// A 403 is a denial only when it is one. An archived object answers every GET with 403 InvalidObjectState until it
+// is restored (S3 API Reference: GetObject; "Error responses"), whoever asks: the preflight's read probe, which reads
+// the first listed object, must not take that for a missing s3:GetObject and stop the run with exit 3. It proves the
+// permission with a HEAD instead, and the run goes on: the archived object fails alone.
+func TestArchivedObjectIsNotADenial(t *testing.T) {
+	f, proxy, env, bucket := forbiddenFixture(t)
+	proxy.Archive("GLACIER", "p/a-old.dat")
+	dst := filepath.Join(f.dir, "down")
+	res := f.run(t, env, "check", "s3://"+bucket+"/p", dst)
+	if res.code != exitOK || !strings.Contains(res.stderr, "which is archived") {
+		t.Errorf("check: want exit 0 with GetObject proven by a HEAD of the archived object; got %s", res)
+	}
+	res = f.run(t, env, "sync", "s3://"+bucket+"/p", dst)
+	if res.code != exitSomeFailed || !strings.Contains(res.stderr, "InvalidObjectState") {
+		t.Errorf("sync: want exit 1 with the archived object failing alone; got %s", res)
+	}
+	for _, name := range []string{"b.dat", "c.dat"} {
+		if _, err := os.Stat(filepath.Join(dst, name)); err != nil {
+			t.Errorf("%s was not downloaded: %v", name, err)
+		}
+	}
+	// An upload never reads the archived object's bytes: nothing to stop it.
+	up := filepath.Join(f.dir, "up")
+	if err := os.MkdirAll(up, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(up, "new.dat"), []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res := f.run(t, env, "sync", up, "s3://"+bucket+"/p"); res.code != exitOK {
+		t.Errorf("upload next to an archived object: %s", res)
+	}
+}
+
+// A 403 whose code is not a refusal of permission is not counted as one: the row is not checked, in S3's own words,
+// and check exits 5 (not proven), not 3 (denied).
+func TestForbiddenWithItsOwnCode(t *testing.T) {
+	f, proxy, env, bucket := forbiddenFixture(t)
+	proxy.AnswerError(awsproxy.Ops("PutObject", "CreateMultipartUpload"), http.StatusForbidden, "InvalidPayer",
+		"All access to this object has been disabled", nil)
+	res := f.run(t, env, "check", filepath.Join(f.dir, "seed"), "s3://"+bucket+"/p")
+	if res.code != exitUnproven || !strings.Contains(res.stderr, "InvalidPayer") || strings.Contains(res.stderr, "DENIED") {
+		t.Errorf("want exit %d, the row not checked in S3's words, nothing DENIED; got %s", exitUnproven, res)
+	}
+}
+
+// SSE-KMS: S3 authorizes a PUT, then needs the bucket's KMS key, whose refusal comes back as 403 AccessDenied naming
+// the kms: action and the key (S3 API Reference, CreateMultipartUpload and PutObject: "Multipart upload and
+// permissions"; "Error responses"). The preflight names that action and key as what is missing, and proves the S3
+// permission, rather than blame s3:PutObject.
+func TestKMSRefusalNamesTheKey(t *testing.T) {
+	f, proxy, env, bucket := forbiddenFixture(t)
+	const key = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	proxy.AnswerError(awsproxy.Ops("PutObject", "CreateMultipartUpload"), http.StatusForbidden, "AccessDenied",
+		"User: arn:aws:iam::000000000000:root is not authorized to perform: kms:GenerateDataKey on resource: "+key+
+			" because no identity-based policy allows the kms:GenerateDataKey action", nil)
+	res := f.run(t, env, "sync", filepath.Join(f.dir, "seed"), "s3://"+bucket+"/kms")
+	if res.code != exitDenied {
+		t.Fatalf("want exit %d; got %s", exitDenied, res)
+	}
+	if !strings.Contains(res.stderr, "may not kms:GenerateDataKey on "+key) {
+		t.Errorf("the denial does not name kms:GenerateDataKey on the key:\n%s", res.stderr)
+	}
+	if strings.Contains(res.stderr, "may not s3:PutObject") {
+		t.Errorf("s3:PutObject is blamed for the key's refusal:\n%s", res.stderr)
+	}
+}
