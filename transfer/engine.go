@@ -326,6 +326,11 @@ func (e *engine) pipeline(ctx context.Context, produce func(context.Context, fun
 	for range e.o.Concurrency {
 		workers.Go(func() error {
 			for it := range work {
+				if wctx.Err() != nil {
+					// The run is failing or cancelled: what is still queued is not started, least of all a delete
+					// planned before the failure was known.
+					continue
+				}
 				select {
 				case <-e.o.Drain:
 					// A clean stop starts no new file: what is still queued is left for the rerun, as if never

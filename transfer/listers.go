@@ -68,8 +68,8 @@ type localListOptions struct {
 }
 
 func listLocal(ctx context.Context, root string, f *Filter, lo localListOptions, out chan<- []Entry) error {
-	defer close(out)
 	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
+		close(out)
 		return nil
 	}
 	b := &batcher{out: out, batch: make([]Entry, 0, batchSize)}
@@ -102,16 +102,27 @@ func listLocal(ctx context.Context, root string, f *Filter, lo localListOptions,
 		// the destination. Stop instead.
 		return fmt.Errorf("walk %s: %s: %w", root, key, err)
 	})
+	return finish(ctx, b, out, err)
+}
+
+// finish ends a lister's stream: the last batch, then the close that tells the merge the side has no more keys. A
+// lister that failed does not close its stream, so that the merge cannot take a side cut short for a side that
+// ended (a download --delete would then remove every local file the listing did not reach); it sees the run's
+// context cancelled instead, which the failure caused.
+func finish(ctx context.Context, b *batcher, out chan<- []Entry, err error) error {
+	if err == nil {
+		err = b.flush(ctx)
+	}
 	if err != nil {
 		return err
 	}
-	return b.flush(ctx)
+	close(out)
+	return nil
 }
 
 // listS3 lists the prefix in key order and sends the entries that pass the filter, with their POSIX mtime filled in
 // from the state file when the object is the one fsxsync last saw there (same size and ETag).
 func listS3(ctx context.Context, store ObjectStore, prefix string, f *Filter, st *stateReader, out chan<- []Entry) error {
-	defer close(out)
 	b := &batcher{out: out, batch: make([]Entry, 0, batchSize)}
 	err := store.List(ctx, prefix, func(objs []ObjectInfo) error {
 		for _, o := range objs {
@@ -133,10 +144,7 @@ func listS3(ctx context.Context, store ObjectStore, prefix string, f *Filter, st
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return b.flush(ctx)
+	return finish(ctx, b, out, err)
 }
 
 // applyObjectMeta fills an entry from a HeadObject or GetObject answer: the POSIX mtime and mode from FSx-format
