@@ -48,6 +48,10 @@ func (e *engine) abortLeftoverUploads(ctx context.Context, before time.Time) {
 		return
 	}
 	ups, err := lister.ListUploads(ctx, e.prefix())
+	if k := KindOf(err); err != nil && (k == KindUnreachable || k == KindCancelled) {
+		// The listing of the tree meets the same and says so; a note about uploads first would only confuse.
+		return
+	}
 	if err != nil {
 		// Listing uploads needs s3:ListBucketMultipartUploads, which a role may well lack: cleanup is a courtesy.
 		e.o.Log.Info("could not look for multipart uploads left by an interrupted run", "error", Brief(err))

@@ -72,6 +72,7 @@ func TestScripts(t *testing.T) {
 			"mkfiles":  cmdMkfiles,
 			"notemp":   cmdNotemp,
 			"nosts":    cmdNoSTS,
+			"s3down":   cmdS3Down,
 		},
 	})
 }
@@ -307,6 +308,11 @@ func cmdNoSTS(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Setenv("AWS_ENDPOINT_URL_STS", url)
 	ts.Setenv("AWS_ENDPOINT_URL_IAM", url)
+}
+
+// s3down points the S3 endpoint at a port that refuses connections, as a wrong --endpoint-url or a missing route does.
+func cmdS3Down(ts *testscript.TestScript, neg bool, args []string) {
+	ts.Setenv("AWS_ENDPOINT_URL_S3", awsproxy.Refusing(ts.Value("t").(testing.TB)))
 }
 
 // nocreds removes every credential source: no keys, and an instance metadata endpoint where nothing listens.

@@ -150,8 +150,12 @@ func lustreFor(s *session) *fsx.LFS {
 // errSomeFailed.
 func finishRun(o transferOptions, rep *transfer.Report, runErr error) error {
 	var usage *transfer.UsageError
+	// A run that failed before any file (no endpoint, no bucket) has nothing to sum up: "failed 0" would only
+	// contradict the error that follows. A clean stop still says what it did.
+	nothing := rep != nil && runErr != nil && transfer.KindOf(runErr) != transfer.KindStopped &&
+		rep.Transferred.Files+rep.Skipped.Files+rep.Deleted.Files+rep.Failed.Files == 0
 	if rep != nil && !errors.As(runErr, &usage) {
-		if !o.quiet {
+		if !o.quiet && !nothing {
 			fmt.Fprintln(o.stdout, rep.Summary())
 		}
 		if o.reportPath != "" {

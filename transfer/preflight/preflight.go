@@ -384,11 +384,22 @@ func nearestExisting(p string) string {
 	}
 }
 
+// headBucketTimeout bounds the preflight's first request to S3 (HeadBucket), retries included.
+const headBucketTimeout = 5 * time.Second
+
 // checkBucket learns whether the bucket exists, its region and its default encryption.
 func checkBucket(ctx context.Context, rep *Report, c S3, bucket string) error {
-	out, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+	// The first request to S3: a few tries only, so that an endpoint that cannot be reached is said in seconds.
+	hctx, cancel := context.WithTimeout(ctx, headBucketTimeout)
+	out, err := c.HeadBucket(hctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}, func(o *s3.Options) { o.RetryMaxAttempts = 3 })
+	timedOut := hctx.Err() != nil && ctx.Err() == nil
+	cancel()
 	kind := transfer.KindOf(s3store.Classify(err))
 	switch {
+	case err != nil && ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil && timedOut:
+		return transfer.Usagef("S3 did not answer HeadBucket of bucket %s within %v: check --endpoint-url, the network, or a proxy", bucket, headBucketTimeout)
 	case err == nil:
 		rep.Region = aws.ToString(out.BucketRegion)
 		rep.Rows = append(rep.Rows, Row{Check: "bucket " + bucket + " exists", Method: "probed", Result: OK, Detail: regionDetail(rep.Region)})
@@ -400,7 +411,7 @@ func checkBucket(ctx context.Context, rep *Report, c S3, bucket string) error {
 	case kind == transfer.KindCredentials:
 		return &CredentialsError{fmt.Errorf("S3 rejected the credentials: %w", err)}
 	case kind == transfer.KindUnreachable:
-		return transfer.Usagef("cannot reach S3 for bucket %s: %v (check --endpoint-url, the network, or a proxy)", bucket, err)
+		return transfer.Usagef("%v, for bucket %s: check --endpoint-url, the network, or a proxy", s3store.Classify(err), bucket)
 	default:
 		// HeadBucket is authorized by s3:ListBucket, which a prefix- or key-scoped policy may not grant; the
 		// requirement rows below tell. A redirect still names the bucket's region.

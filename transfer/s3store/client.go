@@ -2,10 +2,13 @@ package s3store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
@@ -70,6 +73,46 @@ func (s *RequestStats) addStats(stack *middleware.Stack) error {
 // connection resets as a matter of course; the exponential backoff (capped at 20 s) keeps retries from storming.
 const MaxAttempts = 10
 
+// startRetries is how many retries of a request that got no answer at all (refused, no route, no such host) a client
+// makes, in all, while its endpoint has never answered: one, as STS gets. An endpoint that cannot be reached at the
+// start (a wrong --endpoint-url, no route, nothing listening) is then said within a second instead of after ten
+// attempts with backoff (about 25 s). Once the endpoint has answered anything, an outage in the middle of a run gets
+// every attempt again, and answers such as 500 or 503 are retried as always.
+const startRetries = 1
+
+// untilReached is the retryer of a client whose endpoint may not be there: until it has answered once (reached), the
+// client has startRetries retries in all for requests that got no answer.
+type untilReached struct {
+	aws.Retryer
+	reached *atomic.Bool
+	spent   *atomic.Int32
+}
+
+// IsErrorRetryable is the wrapped retryer's decision, but for requests that got no answer before the endpoint ever
+// did, which share the startRetries budget.
+func (r untilReached) IsErrorRetryable(err error) bool {
+	var noAnswer *smithyhttp.RequestSendError
+	if !r.reached.Load() && errors.As(err, &noAnswer) && r.spent.Add(1) > startRetries {
+		return false
+	}
+	return r.Retryer.IsErrorRetryable(err)
+}
+
+// markReached records the first HTTP answer of any status: the endpoint is there. A request that got no answer still
+// carries an empty response (status 0), which smithy puts there so that nothing needs a nil check.
+func markReached(reached *atomic.Bool) func(*middleware.Stack) error {
+	return func(stack *middleware.Stack) error {
+		return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("fsxsyncReached",
+			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleDeserialize(ctx, in)
+				if resp, ok := out.RawResponse.(*smithyhttp.Response); ok && resp != nil && resp.Response != nil && resp.StatusCode > 0 {
+					reached.Store(true)
+				}
+				return out, md, err
+			}), middleware.After)
+	}
+}
+
 // LoadConfig resolves credentials and region through the SDK's default chain with fsxsync's retry and HTTP settings.
 func LoadConfig(ctx context.Context, o ClientOptions) (aws.Config, error) {
 	conns := max(o.MaxConns, 64)
@@ -119,6 +162,9 @@ func NewClient(cfg aws.Config, o ClientOptions) *s3.Client {
 		if o.Stats != nil {
 			so.APIOptions = append(so.APIOptions, o.Stats.addStats)
 		}
+		reached := &atomic.Bool{}
+		so.Retryer = untilReached{Retryer: so.Retryer, reached: reached, spent: &atomic.Int32{}}
+		so.APIOptions = append(so.APIOptions, markReached(reached))
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
 		}

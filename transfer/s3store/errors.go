@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -96,7 +98,51 @@ func Classify(err error) error {
 	if err == nil || transfer.Classified(err) {
 		return err
 	}
-	return transfer.WithKind(kindOf(err), err)
+	k := kindOf(err)
+	if k == transfer.KindUnreachable {
+		return unreachable(err)
+	}
+	return transfer.WithKind(k, err)
+}
+
+// UnreachableError is a request that never got an answer: the endpoint it went to and the network's words, without
+// the SDK's chain of operation, attempts and request id around them.
+type UnreachableError struct {
+	Endpoint string // scheme://host[:port], or "" when the SDK did not say
+	Why      string // "dial tcp 10.0.0.1:443: connect: connection refused", "no answer: i/o timeout", ...
+	Err      error
+}
+
+func (e *UnreachableError) Error() string {
+	if e.Endpoint == "" {
+		return "cannot reach S3 (" + e.Why + ")"
+	}
+	return "cannot reach S3 at " + e.Endpoint + " (" + e.Why + ")"
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Kind makes an UnreachableError transfer.KindUnreachable.
+func (e *UnreachableError) Kind() transfer.Kind { return transfer.KindUnreachable }
+
+// unreachable builds the UnreachableError of err, a network failure.
+func unreachable(err error) *UnreachableError {
+	e := &UnreachableError{Why: err.Error(), Err: err}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			e.Endpoint = u.Scheme + "://" + u.Host
+		}
+	}
+	var op *net.OpError
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &dns):
+		e.Why = dns.Error()
+	case errors.As(err, &op):
+		e.Why = op.Error()
+	}
+	return e
 }
 
 // kindOf decides the kind of an unclassified error: by the service's error code, then by the HTTP status, then by
