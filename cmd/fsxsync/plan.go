@@ -56,10 +56,8 @@ func runPlan(c *cli.Context, o transferOptions, shards int, out string) error {
 	if err != nil {
 		return err
 	}
-	if !o.noPreflight {
-		if err := s.preflight(ctx, o, false); err != nil {
-			return err
-		}
+	if err := s.prepare(ctx, o); err != nil {
+		return err
 	}
 	store := s3store.New(s.s3, s.remote.Bucket, s3store.Options{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
 	h, rep, err := transfer.Plan(ctx, store, transfer.Options{Src: s.src, Dst: s.dst, Compare: o.compare, Delete: o.delete,

@@ -42,10 +42,12 @@ type preflightOutput struct {
 func runPreflight(ctx context.Context, cfg aws.Config, s3c *s3.Client, r preflightRequest, po preflightOutput) (*preflight.Report, error) {
 	rep, err := preflight.Run(ctx, preflight.Input{
 		Src: r.src, Dst: r.dst, Recursive: r.recursive, Compare: r.compare, Delete: r.delete,
-		Caller: callerInput(cfg, r.requireIdentity), S3: s3c, IAM: iam.NewFromConfig(cfg),
+		Region: cfg.Region, Caller: callerInput(cfg, r.requireIdentity), S3: s3c, IAM: iam.NewFromConfig(cfg),
 	})
-	if rep == nil {
-		return nil, err
+	var moved *preflight.RegionError
+	if rep == nil || errors.As(err, &moved) {
+		// Nothing was proven in the wrong region: the caller moves there and asks again, which is what gets said.
+		return rep, err
 	}
 	if rep.Caller.Warning != "" {
 		po.log.Warn(rep.Caller.Warning)

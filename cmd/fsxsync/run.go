@@ -65,10 +65,8 @@ func runShard(c *cli.Context, o transferOptions, dir string) error {
 	if err != nil {
 		return err
 	}
-	if !o.noPreflight {
-		if err := s.preflight(ctx, o, false); err != nil {
-			return err
-		}
+	if err := s.prepare(ctx, o); err != nil {
+		return err
 	}
 	store := s3store.New(s.s3, s.remote.Bucket, s3store.Options{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
 	progress := &transfer.Progress{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/fsxsync/fsxsync/fsx"
 	"github.com/fsxsync/fsxsync/transfer"
+	"github.com/fsxsync/fsxsync/transfer/preflight"
 	"github.com/fsxsync/fsxsync/transfer/s3store"
 	"github.com/fsxsync/fsxsync/transfer/slurm"
 )
@@ -60,15 +62,32 @@ func (s *session) preflight(ctx context.Context, o transferOptions, verbose bool
 		// check (verbose) proves every requirement or says that it could not, whatever --strict says.
 		requireIdentity: o.requireIdentity, strict: o.strict || verbose}
 	po := preflightOutput{out: o.stderr, log: o.log, json: o.jsonLog, verbose: verbose}
-	rep, err := runPreflight(ctx, s.cfg, s.s3, req, po)
-	if rep != nil && rep.Region != "" && rep.Region != s.cfg.Region {
-		// The probes went to the wrong region and could not decide: move there and prove it again.
-		o.log.Warn(fmt.Sprintf("bucket %s is in %s, not %s: using %s", s.remote.Bucket, rep.Region, s.cfg.Region, rep.Region))
-		s.cfg.Region = rep.Region
-		s.s3 = s3store.NewClient(s.cfg, s.clientOpts)
+	_, err := runPreflight(ctx, s.cfg, s.s3, req, po)
+	var moved *preflight.RegionError
+	if errors.As(err, &moved) {
+		s.moveTo(moved.Region, o.log)
 		_, err = runPreflight(ctx, s.cfg, s.s3, req, po)
 	}
 	return err
+}
+
+// prepare is what a transfer does before its first byte: the preflight, or with --no-preflight only the question
+// of the bucket's region, so that a bucket in another region works either way.
+func (s *session) prepare(ctx context.Context, o transferOptions) error {
+	if !o.noPreflight {
+		return s.preflight(ctx, o, false)
+	}
+	if region := s3store.BucketRegion(ctx, s.s3, s.remote.Bucket); region != "" && region != s.cfg.Region {
+		s.moveTo(region, o.log)
+	}
+	return nil
+}
+
+// moveTo moves the S3 client to the bucket's region, once, saying so in one line.
+func (s *session) moveTo(region string, log *slog.Logger) {
+	log.Warn(fmt.Sprintf("bucket %s is in %s, not %s: using %s", s.remote.Bucket, region, s.cfg.Region, region))
+	s.cfg.Region = region
+	s.s3 = s3store.NewClient(s.cfg, s.clientOpts)
 }
 
 // runCheck runs the preflight alone and prints its whole table.
@@ -102,10 +121,8 @@ func runTransfer(ctx context.Context, o transferOptions) error {
 	if shard.Count > 1 {
 		o.log.Info(fmt.Sprintf("shard %d of %d: %s", shard.Index, shard.Count, shard.Source))
 	}
-	if !o.noPreflight {
-		if err := s.preflight(ctx, o, false); err != nil {
-			return err
-		}
+	if err := s.prepare(ctx, o); err != nil {
+		return err
 	}
 	store := s3store.New(s.s3, s.remote.Bucket,
 		s3store.Options{PartSize: o.partSize, PartConcurrency: o.partConcurrency})

@@ -61,16 +61,22 @@ type IMDS struct {
 // No interruption notice is served. A missing binary is an error that says to
 // run `make tools`.
 func StartIMDS(roleName, accessKey, secretKey string) (*IMDS, error) {
-	return startIMDS(roleName, accessKey, secretKey, 0)
+	return startIMDS(roleName, accessKey, secretKey, 0, IMDSRegion)
+}
+
+// StartIMDSInRegion is StartIMDS for an instance in region: what placement/region and the instance identity
+// document say.
+func StartIMDSInRegion(region, roleName, accessKey, secretKey string) (*IMDS, error) {
+	return startIMDS(roleName, accessKey, secretKey, 0, region)
 }
 
 // StartIMDSWithSpotNotice is StartIMDS plus a Spot interruption notice ("terminate") served at
 // /latest/meta-data/spot/instance-action from spotAfter after the start (404 before).
 func StartIMDSWithSpotNotice(roleName, accessKey, secretKey string, spotAfter time.Duration) (*IMDS, error) {
-	return startIMDS(roleName, accessKey, secretKey, max(spotAfter, time.Second))
+	return startIMDS(roleName, accessKey, secretKey, max(spotAfter, time.Second), IMDSRegion)
 }
 
-func startIMDS(roleName, accessKey, secretKey string, spotAfter time.Duration) (*IMDS, error) {
+func startIMDS(roleName, accessKey, secretKey string, spotAfter time.Duration, region string) (*IMDS, error) {
 	bin, err := s3test.Tool("ec2-metadata-mock", MockEnv)
 	if err != nil {
 		return nil, err
@@ -80,14 +86,14 @@ func startIMDS(roleName, accessKey, secretKey string, spotAfter time.Duration) (
 		return nil, fmt.Errorf("iamtest: %w", err)
 	}
 	m := &IMDS{RoleName: roleName, Dir: dir}
-	if err := m.start(bin, accessKey, secretKey, spotAfter); err != nil {
+	if err := m.start(bin, accessKey, secretKey, spotAfter, region); err != nil {
 		m.Stop()
 		return nil, err
 	}
 	return m, nil
 }
 
-func (m *IMDS) start(bin, accessKey, secretKey string, spotAfter time.Duration) error {
+func (m *IMDS) start(bin, accessKey, secretKey string, spotAfter time.Duration, region string) error {
 	now := time.Now().UTC()
 	// Values override the mock's defaults key by key; the mock rewrites the
 	// security-credentials path for the new role name itself.
@@ -95,8 +101,8 @@ func (m *IMDS) start(bin, accessKey, secretKey string, spotAfter time.Duration) 
 		"metadata": map[string]any{
 			"values": map[string]any{
 				"instance-id":                   InstanceID,
-				"placement-region":              IMDSRegion,
-				"placement-availability-zone":   IMDSRegion + "a",
+				"placement-region":              region,
+				"placement-availability-zone":   region + "a",
 				"iam-security-credentials-role": m.RoleName,
 				"iam-security-credentials": map[string]any{
 					"Code":            "Success",
@@ -120,8 +126,8 @@ func (m *IMDS) start(bin, accessKey, secretKey string, spotAfter time.Duration) 
 				"instance-identity-document": map[string]any{
 					"accountId":        AccountID,
 					"instanceId":       InstanceID,
-					"region":           IMDSRegion,
-					"availabilityZone": IMDSRegion + "a",
+					"region":           region,
+					"availabilityZone": region + "a",
 				},
 			},
 		},

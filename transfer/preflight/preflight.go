@@ -70,6 +70,9 @@ type Input struct {
 	Recursive bool
 	Compare   bool // sync (compares, so reads metadata) rather than cp
 	Delete    bool
+	// Region is the region the S3 client signs for. When the bucket says it is elsewhere, Run stops at once with a
+	// *RegionError, before any probe: probes sent to the wrong region prove nothing.
+	Region string
 	// Caller says how to find out who the caller is: credentials, STS, and what to fall back on without STS.
 	Caller CallerInput
 	S3     S3
@@ -169,6 +172,19 @@ func (e *UnprovenError) Error() string {
 // Kind makes an UnprovenError transfer.KindUnproven.
 func (e *UnprovenError) Kind() transfer.Kind { return transfer.KindUnproven }
 
+// RegionError says the bucket is in another region than the one requests are signed for. The caller moves its
+// clients there and runs the preflight again; left unhandled it is bad input (exit 2).
+type RegionError struct {
+	Bucket, Region, Signed string
+}
+
+func (e *RegionError) Error() string {
+	return fmt.Sprintf("bucket %s is in %s, not %s: give --region %s", e.Bucket, e.Region, e.Signed, e.Region)
+}
+
+// Kind makes a RegionError transfer.KindUsage.
+func (e *RegionError) Kind() transfer.Kind { return transfer.KindUsage }
+
 // Denial is one requirement the caller does not have.
 type Denial struct {
 	Requirement
@@ -232,6 +248,9 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 	}
 	if err := checkBucket(ctx, rep, in.S3, remote.Bucket); err != nil {
 		return rep, err
+	}
+	if rep.Region != "" && in.Region != "" && rep.Region != in.Region {
+		return rep, &RegionError{Bucket: remote.Bucket, Region: rep.Region, Signed: in.Region}
 	}
 	prefix := remote.DirPrefix()
 	if !in.Recursive {

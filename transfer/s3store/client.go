@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 )
@@ -147,8 +148,13 @@ func LoadConfig(ctx context.Context, o ClientOptions) (aws.Config, error) {
 		cfg.Credentials = aws.NewCredentialsCache(credentialsProvider{cfg.Credentials})
 	}
 	if cfg.Region == "" {
-		// S3 needs a region to sign requests; us-east-1 answers for every bucket with a redirect hint.
-		cfg.Region = "us-east-1"
+		// On EC2 the instance's own region is the likeliest home of its buckets (and the one its VPC endpoints
+		// serve); elsewhere S3 still needs a region to sign requests, and us-east-1 answers for every bucket with
+		// its region, which the caller then moves to (BucketRegion).
+		cfg.Region = instanceRegion(ctx, cfg)
+		if cfg.Region == "" {
+			cfg.Region = "us-east-1"
+		}
 	}
 	return cfg, nil
 }
@@ -173,4 +179,36 @@ func NewClient(cfg aws.Config, o ClientOptions) *s3.Client {
 			so.UsePathStyle = true
 		}
 	})
+}
+
+// metadataTimeout bounds the question to the instance metadata service for the region: it answers in milliseconds on
+// EC2, and off EC2 nothing answers at all.
+const metadataTimeout = time.Second
+
+// instanceRegion is the region the instance metadata service names (the instance identity document's), or "" off EC2, when IMDS is
+// disabled (AWS_EC2_METADATA_DISABLED) or does not answer within metadataTimeout.
+func instanceRegion(ctx context.Context, cfg aws.Config) string {
+	c := imds.NewFromConfig(cfg, func(o *imds.Options) { o.Retryer = aws.NopRetryer{} })
+	ictx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	defer cancel()
+	out, err := c.GetRegion(ictx, &imds.GetRegionInput{})
+	if err != nil {
+		return ""
+	}
+	return out.Region
+}
+
+// headBucketTimeout bounds BucketRegion's HeadBucket, retries included.
+const headBucketTimeout = 5 * time.Second
+
+// BucketRegion asks S3 which region bucket is in: HeadBucket names it in x-amz-bucket-region whether it succeeds or
+// answers 301 (another region) or 403 (S3 API Reference: HeadBucket). "" when S3 did not say.
+func BucketRegion(ctx context.Context, c *s3.Client, bucket string) string {
+	hctx, cancel := context.WithTimeout(ctx, headBucketTimeout)
+	defer cancel()
+	out, err := c.HeadBucket(hctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}, func(o *s3.Options) { o.RetryMaxAttempts = 2 })
+	if err == nil {
+		return aws.ToString(out.BucketRegion)
+	}
+	return ResponseHeader(err, "X-Amz-Bucket-Region")
 }
