@@ -80,6 +80,7 @@ type Server struct {
 	Dir string
 
 	extraArgs []string // Options.GatewayArgs
+	posixArgs []string // posix backend options every launch passes (Options.Versioning)
 	cmd       *exec.Cmd
 	exited    chan struct{} // closed once cmd has exited
 	stopOnce  sync.Once
@@ -105,6 +106,9 @@ type Options struct {
 	// backend command: for example --iam-standalone-endpoint, which makes
 	// the gateway enforce a standalone IAM service's users and policies.
 	GatewayArgs []string
+	// Versioning lets buckets keep object versions (posix --versioning-dir), for tests of versioned buckets; a
+	// bucket still has versioning off until PutBucketVersioning turns it on.
+	Versioning bool
 }
 
 // StartWith is Start with options.
@@ -127,6 +131,14 @@ func StartWith(opts Options) (*Server, error) {
 		Region:    Region,
 		Dir:       dir,
 		extraArgs: opts.GatewayArgs,
+	}
+	if opts.Versioning {
+		versions := filepath.Join(dir, "versions")
+		if err := os.Mkdir(versions, 0o755); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("s3test: %w", err)
+		}
+		s.posixArgs = []string{"--versioning-dir", versions}
 	}
 	if s.AccessKey == "" {
 		s.AccessKey = "AK" + randomHex(9)
@@ -175,6 +187,7 @@ func (s *Server) launch(bin string, posixOpts []string) error {
 	}
 	args = append(args, s.extraArgs...)
 	args = append(args, "posix")
+	args = append(args, s.posixArgs...)
 	args = append(args, posixOpts...)
 	args = append(args, filepath.Join(s.Dir, "root"))
 	cmd := exec.Command(bin, args...)

@@ -314,9 +314,9 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 			rep.Denied = append(rep.Denied, Denial{Requirement: req, Method: "probed", Message: d.message})
 		}
 	}
-	if pr.leftover != "" {
-		rep.Rows = append(rep.Rows, Row{Check: "probe object removed", Method: "probed", Result: Failed, Required: true,
-			Detail: fmt.Sprintf("s3://%s/%s remains: deleting it was refused", remote.Bucket, pr.leftover)})
+	for _, left := range pr.leftovers {
+		rep.Rows = append(rep.Rows, Row{Check: "probe left nothing behind", Method: "probed", Result: Failed, Required: true,
+			Detail: left})
 	}
 	if sim == nil && in.IAM != nil {
 		rep.Rows = append(rep.Rows, Row{Check: "iam:SimulatePrincipalPolicy", Method: "-", Result: NotAvailable,
@@ -534,7 +534,7 @@ type prober struct {
 	// 404 rather than 403, so that a 403 means the GET itself is refused.
 	listAllowed bool
 	abort       *probeResult // the AbortMultipartUpload probe, once run
-	leftover    string
+	leftovers   []string // what probes left behind and could not remove
 }
 
 type probeResult struct {
@@ -665,23 +665,42 @@ func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
 		}
 		return p.outcome(err)
 	case actDeleteObject:
-		// Deleting a key that does not exist answers 204 when allowed, 403 when not, and removes nothing.
-		_, err := p.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String(p.probeKey)})
+		// Deleting a key that does not exist answers 204 when allowed, 403 when not, and removes nothing; on a
+		// versioned bucket it adds a delete marker (S3 User Guide, "Deleting object versions"), which is removed
+		// again by its own version id.
+		out, err := p.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String(p.probeKey)})
 		res := p.outcome(err)
+		if err == nil && aws.ToBool(out.DeleteMarker) {
+			p.remove(ctx, aws.ToString(out.VersionId), "a delete marker")
+		}
 		if res.allowed {
 			// With delete proven, the zero-byte PUT probe can always be cleaned up: it checks PutObject itself
 			// (not only CreateMultipartUpload) against bucket policies.
-			if _, err := p.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String(p.probeKey), Body: strings.NewReader("")}); err == nil {
-				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-				if _, err := p.s3.DeleteObject(dctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String(p.probeKey)}); err != nil {
-					p.leftover = p.probeKey
-				}
-				cancel()
+			if put, err := p.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String(p.probeKey), Body: strings.NewReader("")}); err == nil {
+				p.remove(ctx, aws.ToString(put.VersionId), "the probe object")
 			}
 		}
 		return res
 	}
 	return probeResult{detail: "no probe for this action"}
+}
+
+// remove deletes what a probe left at the probe key: the exact version when the bucket keeps versions (a plain
+// delete there would keep the object, behind a new delete marker), else the key. What cannot be removed is reported.
+func (p *prober) remove(ctx context.Context, versionID, what string) {
+	in := &s3.DeleteObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(p.probeKey)}
+	if versionID != "" {
+		in.VersionId = aws.String(versionID)
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := p.s3.DeleteObject(dctx, in); err != nil {
+		left := fmt.Sprintf("%s at s3://%s/%s", what, p.bucket, p.probeKey)
+		if versionID != "" {
+			left += " (version " + versionID + ", which needs s3:DeleteObjectVersion to remove)"
+		}
+		p.leftovers = append(p.leftovers, left+" remains: "+transfer.Brief(err))
+	}
 }
 
 // probeGetMissing proves s3:GetObject where there is no object to read yet (an upload into an empty prefix): it
