@@ -534,7 +534,7 @@ type prober struct {
 	// 404 rather than 403, so that a 403 means the GET itself is refused.
 	listAllowed bool
 	abort       *probeResult // the AbortMultipartUpload probe, once run
-	leftovers   []string // what probes left behind and could not remove
+	leftovers   []string     // what probes left behind and could not remove
 }
 
 type probeResult struct {
