@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,15 +18,11 @@ import (
 func TestFatalAnswersWithoutPreflight(t *testing.T) {
 	f := newKTFixture(t)
 	src := filepath.Join(f.dir, "src")
+	tree := ktTree{}
 	for i := range 20 {
-		p := filepath.Join(src, fmt.Sprintf("f%02d.dat", i))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(strings.Repeat("x", 100+i)), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		tree[fmt.Sprintf("f%02d.dat", i)] = ktRandom(100 + i)
 	}
+	ktWriteTree(t, src, tree)
 	proxy, err := faultproxy.Start(f.env.S3Endpoint)
 	if err != nil {
 		t.Fatal(err)

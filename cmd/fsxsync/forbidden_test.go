@@ -15,14 +15,7 @@ func forbiddenFixture(t *testing.T) (*ktFixture, *awsproxy.Proxy, []string, stri
 	t.Helper()
 	f := newKTFixture(t)
 	src := filepath.Join(f.dir, "seed")
-	for _, name := range []string{"a-old.dat", "b.dat", "c.dat"} {
-		if err := os.MkdirAll(src, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(src, name), []byte(strings.Repeat(name, 50)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ktWriteTree(t, src, ktTree{"a-old.dat": ktRandom(400), "b.dat": ktRandom(400), "c.dat": ktRandom(400)})
 	bucket := f.env.NewBucket(t)
 	if res := f.run(t, f.environ(bucket, f.env.S3Endpoint), "sync", src, "s3://"+bucket+"/p"); res.code != 0 {
 		t.Fatalf("seeding the bucket: %s", res)
@@ -58,12 +51,7 @@ func TestArchivedObjectIsNotADenial(t *testing.T) {
 	}
 	// An upload never reads the archived object's bytes: nothing to stop it.
 	up := filepath.Join(f.dir, "up")
-	if err := os.MkdirAll(up, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(up, "new.dat"), []byte("new"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ktWriteTree(t, up, ktTree{"new.dat": []byte("new")})
 	if res := f.run(t, env, "sync", up, "s3://"+bucket+"/p"); res.code != exitOK {
 		t.Errorf("upload next to an archived object: %s", res)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,14 +16,7 @@ import (
 func TestBucketInAnotherRegion(t *testing.T) {
 	f := newKTFixture(t)
 	src := filepath.Join(f.dir, "src")
-	if err := os.MkdirAll(filepath.Join(src, "d"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"a.txt", "d/b.txt"} {
-		if err := os.WriteFile(filepath.Join(src, name), []byte(name), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ktWriteTree(t, src, ktTree{"a.txt": []byte("a"), "d/b.txt": []byte("b")})
 	proxy, err := awsproxy.Start(f.env.S3Endpoint)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,12 +16,7 @@ import (
 func TestUnprovenIsNotAllowed(t *testing.T) {
 	f := newKTFixture(t)
 	src := filepath.Join(f.dir, "src")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(src, "a.txt"), []byte(strings.Repeat("a", 100)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ktWriteTree(t, src, ktTree{"a.txt": ktRandom(100)})
 	proxy, err := awsproxy.Start(f.env.S3Endpoint)
 	if err != nil {
 		t.Fatal(err)
