@@ -90,3 +90,50 @@ func TestKMSRefusalNamesTheKey(t *testing.T) {
 		t.Errorf("s3:PutObject is blamed for the key's refusal:\n%s", res.stderr)
 	}
 }
+
+// SSE-KMS default encryption (GetBucketEncryption names the key; S3 API Reference: GetBucketEncryption): the
+// preflight proves both KMS permissions an upload needs before the first byte. kms:GenerateDataKey by the multipart
+// upload it starts, kms:Decrypt by completing a one-part multipart upload, which S3 can only do by decrypting the data
+// key (S3 API Reference, CreateMultipartUpload: "Multipart upload and permissions"), and removing it again. A role
+// with GenerateDataKey but not Decrypt used to pass, and then every multipart file failed; now the run stops with
+// exit 3 naming kms:Decrypt and the key. An identity that may not delete the probe object leaves the row not checked
+// (exit 5 from check) rather than leave an object behind.
+func TestKMSDecryptProvenBeforeTheFirstByte(t *testing.T) {
+	f, proxy, env, bucket := forbiddenFixture(t)
+	const key = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	proxy.DefaultKMSKey(key)
+	src := filepath.Join(f.dir, "seed")
+	dst := "s3://" + bucket + "/kms"
+
+	res := f.run(t, env, "check", src, dst)
+	if res.code != exitOK || !strings.Contains(res.stderr, "kms:Decrypt on "+key) ||
+		!strings.Contains(res.stderr, "completed a one-part multipart upload under the key") {
+		t.Errorf("check: want exit 0 with kms:Decrypt proven by a completed upload; got %s", res)
+	}
+	if n := countKeys(t, f.s3, bucket, "kms/"); n != 0 {
+		t.Errorf("the probes left %d objects", n)
+	}
+
+	proxy.AnswerError(awsproxy.Ops("CompleteMultipartUpload"), http.StatusForbidden, "AccessDenied",
+		"User: arn:aws:iam::000000000000:root is not authorized to perform: kms:Decrypt on resource: "+key+
+			" because no identity-based policy allows the kms:Decrypt action", nil)
+	res = f.run(t, env, "sync", src, dst)
+	if res.code != exitDenied || !strings.Contains(res.stderr, "may not kms:Decrypt on "+key) {
+		t.Errorf("sync: want exit %d naming kms:Decrypt on the key; got %s", exitDenied, res)
+	}
+	if n := countKeys(t, f.s3, bucket, "kms/"); n != 0 {
+		t.Errorf("%d objects were stored, want none", n)
+	}
+	if open := ktOpenUploads(t, f.s3, bucket, "kms/"); len(open) != 0 {
+		t.Errorf("the probes left multipart uploads open: %v", open)
+	}
+
+	// No s3:DeleteObject: the probe would leave its object, so it is not made.
+	ak, sk := f.env.NewUser(t, "nodelete-"+bucket[len(bucket)-8:], `{"Version": "2012-10-17", "Statement": [
+		{"Effect": "Allow", "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"], "Resource": "arn:aws:s3:::`+bucket+`"},
+		{"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"], "Resource": "arn:aws:s3:::`+bucket+`/*"}]}`)
+	res = f.run(t, append(env, "AWS_ACCESS_KEY_ID="+ak, "AWS_SECRET_ACCESS_KEY="+sk), "check", src, dst)
+	if res.code != exitUnproven || !strings.Contains(res.stderr, "whose object this identity may not delete") {
+		t.Errorf("check without s3:DeleteObject: want exit %d with kms:Decrypt not checked; got %s", exitUnproven, res)
+	}
+}

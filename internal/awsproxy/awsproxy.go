@@ -63,6 +63,8 @@ const (
 	ByArchive Behaviour = "Archive"
 	// ByUnordered: Unordered shuffled a listing.
 	ByUnordered Behaviour = "Unordered"
+	// ByDefaultKMSKey: DefaultKMSKey answered GetBucketEncryption or marked an object answer as SSE-KMS.
+	ByDefaultKMSKey Behaviour = "DefaultKMSKey"
 )
 
 // Request is one request the proxy received.
@@ -110,6 +112,7 @@ type settings struct {
 	payer     bool              // RequirePayer
 	unordered bool              // Unordered
 	seed      uint64            // Unordered's seed
+	kmsKey    string            // DefaultKMSKey: the buckets' SSE-KMS key
 }
 
 // errorRule is one AnswerError.
@@ -202,6 +205,17 @@ func (p *Proxy) AnswerError(match func(*http.Request) bool, status int, code, me
 	rule := errorRule{match: match, status: status, code: code, message: message, headers: maps.Clone(headers)}
 	// Clip forces append to copy, so requests holding the old slice never see it change.
 	p.set.rules = append(slices.Clip(p.set.rules), rule)
+}
+
+// DefaultKMSKey gives every bucket SSE-KMS default encryption with key (an ARN), as far as a client can see it:
+// GetBucketEncryption answers the configuration (S3 API Reference: GetBucketEncryption), and object answers carry
+// x-amz-server-side-encryption: aws:kms and the key's id (S3 API Reference: GetObject, PutObject). Nothing is
+// encrypted, and no KMS permission is checked: a KMS refusal is emulated with AnswerError, an AccessDenied whose
+// message names the kms: action and the key, as S3 words it.
+func (p *Proxy) DefaultKMSKey(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.set.kmsKey = key
 }
 
 // Archive puts keys, in every bucket, in an archive storage class: class is GLACIER or DEEP_ARCHIVE. It emulates
@@ -339,6 +353,21 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, set settings, rec 
 		return
 	}
 
+	if set.kmsKey != "" && rec.Op == "GetBucketEncryption" {
+		rec.By = append(rec.By, ByDefaultKMSKey)
+		rec.Status = http.StatusOK
+		io.Copy(io.Discard, r.Body)
+		body := xml.Header + `<ServerSideEncryptionConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule>` +
+			`<ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>` + set.kmsKey +
+			`</KMSMasterKeyID></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>false</BucketKeyEnabled></Rule>` +
+			`</ServerSideEncryptionConfiguration>`
+		w.Header().Set("Content-Type", "application/xml")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(rec.Status)
+		io.WriteString(w, body)
+		return
+	}
+
 	class, archived := set.archived[key]
 	if archived && rec.Op == "GetObject" {
 		rec.By = append(rec.By, ByArchive)
@@ -367,6 +396,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, set settings, rec 
 	if set.payer && success && payerConfirmed(r) {
 		rec.By = append(rec.By, ByRequirePayer)
 		w.Header().Set("x-amz-request-charged", "requester")
+	}
+	if set.kmsKey != "" && success && (rec.Op == "GetObject" || rec.Op == "HeadObject" || rec.Op == "PutObject" ||
+		rec.Op == "CompleteMultipartUpload" || rec.Op == "CreateMultipartUpload" || rec.Op == "UploadPart") {
+		rec.By = append(rec.By, ByDefaultKMSKey)
+		w.Header().Set("x-amz-server-side-encryption", "aws:kms")
+		w.Header().Set("x-amz-server-side-encryption-aws-kms-key-id", set.kmsKey)
 	}
 	if archived && rec.Op == "HeadObject" && success {
 		rec.By = append(rec.By, ByArchive)

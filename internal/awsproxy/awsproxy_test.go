@@ -626,3 +626,29 @@ func TestCloseEndsRequestsInFlight(t *testing.T) {
 		t.Error("a request after Close got an answer")
 	}
 }
+
+// DefaultKMSKey: GetBucketEncryption names the SSE-KMS key, and object answers say they are encrypted under it.
+func TestDefaultKMSKey(t *testing.T) {
+	srv, p := start(t)
+	bucket := srv.NewBucket(t)
+	put(t, srv.Client(), bucket, "k", "v")
+	const key = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	p.DefaultKMSKey(key)
+	c := client(srv, p.URL, srv.Region)
+	enc, err := c.GetBucketEncryption(ctx(t), &s3.GetBucketEncryptionInput{Bucket: aws.String(bucket)})
+	if err != nil || len(enc.ServerSideEncryptionConfiguration.Rules) != 1 {
+		t.Fatalf("GetBucketEncryption: %+v, %v", enc, err)
+	}
+	d := enc.ServerSideEncryptionConfiguration.Rules[0].ApplyServerSideEncryptionByDefault
+	if d.SSEAlgorithm != types.ServerSideEncryptionAwsKms || aws.ToString(d.KMSMasterKeyID) != key {
+		t.Errorf("default encryption %s with %q, want aws:kms with %s", d.SSEAlgorithm, aws.ToString(d.KMSMasterKeyID), key)
+	}
+	out, err := c.GetObject(ctx(t), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Body.Close()
+	if out.ServerSideEncryption != types.ServerSideEncryptionAwsKms || aws.ToString(out.SSEKMSKeyId) != key {
+		t.Errorf("GetObject: encryption %s with %q, want aws:kms with the key", out.ServerSideEncryption, aws.ToString(out.SSEKMSKeyId))
+	}
+}

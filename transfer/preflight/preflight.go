@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/fsxsync/fsxsync/fsx"
@@ -49,6 +50,8 @@ type S3 interface {
 	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
 	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+	UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error)
+	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
 	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
 }
@@ -263,7 +266,8 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		Upload: dir == transfer.Upload, Recursive: in.Recursive, Compare: in.Compare, Delete: in.Delete, KMSKeyARN: rep.KMSKey})
 
 	sim := simulate(ctx, in.IAM, rep.Caller.Identity, reqs)
-	pr := &prober{s3: in.S3, bucket: remote.Bucket, prefix: prefix, recursive: in.Recursive, probeKey: probeKey(prefix, in.Recursive)}
+	pr := &prober{s3: in.S3, bucket: remote.Bucket, prefix: prefix, recursive: in.Recursive, upload: dir == transfer.Upload,
+		probeKey: probeKey(prefix, in.Recursive)}
 	kmsDenied := map[string]*kmsDenial{} // by kms: action, from the S3 probes that met the key's refusal
 	for _, req := range reqs {
 		row := Row{Check: describeRequirement(req), Result: NotChecked, Method: "-", Required: true}
@@ -534,7 +538,12 @@ type prober struct {
 	// 404 rather than 403, so that a 403 means the GET itself is refused.
 	listAllowed bool
 	abort       *probeResult // the AbortMultipartUpload probe, once run
+	del         *probeResult // the DeleteObject probe, once run
 	leftovers   []string     // what probes left behind and could not remove
+	upload      bool
+	// kmsGenerate and kmsRead are what the S3 probes proved of the bucket's KMS key on the way: a multipart upload
+	// started under the key needs kms:GenerateDataKey, a read of an object encrypted under it kms:Decrypt.
+	kmsGenerate, kmsRead *probeResult
 }
 
 type probeResult struct {
@@ -624,6 +633,9 @@ func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
 		out, err := p.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String(key), Range: aws.String("bytes=0-0")})
 		if err == nil {
 			out.Body.Close()
+			if out.ServerSideEncryption == s3types.ServerSideEncryptionAwsKms {
+				p.kmsRead = &probeResult{done: true, allowed: true, detail: "read a byte of " + key + ", encrypted under the key"}
+			}
 		}
 		if transfer.IsNotFound(s3store.Classify(err)) || s3store.Code(err) == "InvalidRange" {
 			// Allowed to ask: the object is just not there (a single-object cp) or empty.
@@ -655,8 +667,11 @@ func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
 			return p.outcome(err)
 		}
 		out, err := p.s3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String(p.probeKey)})
+		if err == nil && out.ServerSideEncryption == s3types.ServerSideEncryptionAwsKms {
+			p.kmsGenerate = &probeResult{done: true, allowed: true, detail: "started a multipart upload under the key"}
+		}
 		if err == nil {
-			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
 			_, aerr := p.s3.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: b, Key: aws.String(p.probeKey), UploadId: out.UploadId})
 			cancel()
 			if aerr != nil {
@@ -664,15 +679,21 @@ func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
 			}
 		}
 		return p.outcome(err)
-	case actDeleteObject:
-		// Deleting a key that does not exist answers 204 when allowed, 403 when not, and removes nothing; on a
-		// versioned bucket it adds a delete marker (S3 User Guide, "Deleting object versions"), which is removed
-		// again by its own version id.
-		out, err := p.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String(p.probeKey)})
-		res := p.outcome(err)
-		if err == nil && aws.ToBool(out.DeleteMarker) {
-			p.remove(ctx, aws.ToString(out.VersionId), "a delete marker")
+	case actKMSGenerate:
+		if p.kmsGenerate != nil {
+			return *p.kmsGenerate
 		}
+		return probeResult{detail: "no probe started an upload under the key"}
+	case actKMSDecrypt:
+		if !p.upload {
+			if p.kmsRead != nil {
+				return *p.kmsRead
+			}
+			return probeResult{detail: "no object encrypted under the key was read"}
+		}
+		return p.probeMultipartComplete(ctx)
+	case actDeleteObject:
+		res := p.probeDelete(ctx)
 		if res.allowed {
 			// With delete proven, the zero-byte PUT probe can always be cleaned up: it checks PutObject itself
 			// (not only CreateMultipartUpload) against bucket policies.
@@ -685,6 +706,63 @@ func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
 	return probeResult{detail: "no probe for this action"}
 }
 
+// probeDelete deletes the probe key, which no object has: S3 answers 204 when allowed, 403 when not, and removes
+// nothing; on a versioned bucket it adds a delete marker (S3 User Guide, "Deleting object versions"), which is
+// removed again by its own version id. The answer is kept: the KMS probe asks it first too.
+func (p *prober) probeDelete(ctx context.Context) probeResult {
+	if p.del != nil {
+		return *p.del
+	}
+	out, err := p.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(p.probeKey)})
+	res := p.outcome(err)
+	if err == nil && aws.ToBool(out.DeleteMarker) {
+		p.remove(ctx, aws.ToString(out.VersionId), "a delete marker")
+	}
+	p.del = &res
+	return res
+}
+
+// probeMultipartComplete proves kms:Decrypt for an upload to a bucket encrypted with SSE-KMS: S3 decrypts the data
+// key to complete a multipart upload (S3 API Reference, CreateMultipartUpload: "Multipart upload and permissions"),
+// so the probe makes the calls a multipart upload makes, create, one part and complete, and removes the object that
+// makes, by its version. It runs only where deleting is allowed, so that it never leaves an object behind.
+func (p *prober) probeMultipartComplete(ctx context.Context) probeResult {
+	if del := p.probeDelete(ctx); !del.allowed {
+		return probeResult{detail: "proving it means completing a multipart upload, whose object this identity may not delete (s3:DeleteObject)"}
+	}
+	b, k := aws.String(p.bucket), aws.String(p.probeKey)
+	created, err := p.s3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: k})
+	if err != nil {
+		return probeResult{detail: "starting the probe upload failed: " + transfer.Brief(err)}
+	}
+	abort := func() {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+		defer cancel()
+		p.s3.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: b, Key: k, UploadId: created.UploadId})
+	}
+	part, err := p.s3.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: k, UploadId: created.UploadId,
+		PartNumber: aws.Int32(1), Body: strings.NewReader("x"), ContentLength: aws.Int64(1)})
+	if err != nil {
+		abort()
+		return probeResult{detail: "uploading the probe part failed: " + transfer.Brief(err)}
+	}
+	done, err := p.s3.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: k, UploadId: created.UploadId,
+		MultipartUpload: &s3types.CompletedMultipartUpload{Parts: []s3types.CompletedPart{{ETag: part.ETag, PartNumber: aws.Int32(1)}}}})
+	if err != nil {
+		abort()
+		res := p.outcome(err)
+		if res.kms != nil && res.kms.action == actKMSDecrypt {
+			return probeResult{done: true, allowed: false, detail: res.kms.message}
+		}
+		return probeResult{detail: "completing the probe upload failed: " + transfer.Brief(err)}
+	}
+	p.remove(ctx, aws.ToString(done.VersionId), "the probe object")
+	return probeResult{done: true, allowed: true, detail: "completed a one-part multipart upload under the key, then removed it"}
+}
+
+// abortTimeout bounds each clean-up a probe makes (an abort, a delete), which may run after ctx was cancelled.
+const abortTimeout = 10 * time.Second
+
 // remove deletes what a probe left at the probe key: the exact version when the bucket keeps versions (a plain
 // delete there would keep the object, behind a new delete marker), else the key. What cannot be removed is reported.
 func (p *prober) remove(ctx context.Context, versionID, what string) {
@@ -692,7 +770,7 @@ func (p *prober) remove(ctx context.Context, versionID, what string) {
 	if versionID != "" {
 		in.VersionId = aws.String(versionID)
 	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
 	defer cancel()
 	if _, err := p.s3.DeleteObject(dctx, in); err != nil {
 		left := fmt.Sprintf("%s at s3://%s/%s", what, p.bucket, p.probeKey)
