@@ -137,3 +137,35 @@ func TestKMSDecryptProvenBeforeTheFirstByte(t *testing.T) {
 		t.Errorf("check without s3:DeleteObject: want exit %d with kms:Decrypt not checked; got %s", exitUnproven, res)
 	}
 }
+
+// A Requester Pays bucket refuses every request of another account that does not confirm payment with
+// x-amz-request-payer: requester, with a plain AccessDenied (S3 User Guide, "Requester Pays buckets"). Without
+// --request-payer the preflight stops the run and says which flag to add; with it every request carries the header
+// and the sync works.
+func TestRequesterPays(t *testing.T) {
+	f, proxy, env, bucket := forbiddenFixture(t)
+	proxy.RequirePayer()
+	src := filepath.Join(f.dir, "seed")
+	res := f.run(t, env, "sync", src, "s3://"+bucket+"/rp")
+	if res.code != exitDenied || !strings.Contains(res.stderr, "add --request-payer requester") {
+		t.Errorf("without --request-payer: want exit %d naming the flag; got %s", exitDenied, res)
+	}
+	res = f.run(t, env, "sync", "--request-payer", "requester", src, "s3://"+bucket+"/rp")
+	if res.code != exitOK {
+		t.Errorf("with --request-payer requester: want exit 0; got %s", res)
+	}
+	if n := countKeys(t, f.s3, bucket, "rp/"); n != 3 {
+		t.Errorf("%d objects stored, want 3", n)
+	}
+	down := filepath.Join(f.dir, "rp-down")
+	if res := f.run(t, env, "sync", "--request-payer", "requester", "s3://"+bucket+"/rp", down); res.code != exitOK {
+		t.Errorf("download with --request-payer requester: want exit 0; got %s", res)
+	}
+	if got, _ := os.ReadDir(down); len(got) != 3 {
+		t.Errorf("downloaded %d files, want 3", len(got))
+	}
+	res = f.run(t, env, "sync", "--request-payer", "owner", src, "s3://"+bucket+"/rp")
+	if res.code != exitUsage || !strings.Contains(res.stderr, "the only value is requester") {
+		t.Errorf("--request-payer owner: want exit %d; got %s", exitUsage, res)
+	}
+}

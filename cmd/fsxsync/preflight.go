@@ -24,6 +24,8 @@ type preflightRequest struct {
 	src, dst                   transfer.Location
 	recursive, compare, delete bool
 	requireIdentity            bool
+	// requestPayer is --request-payer requester, for the preflight's advice.
+	requestPayer bool
 	// strict makes a requirement left not checked fatal (fsxsync check always, transfers with --strict).
 	strict bool
 }
@@ -42,7 +44,7 @@ type preflightOutput struct {
 func runPreflight(ctx context.Context, cfg aws.Config, s3c *s3.Client, r preflightRequest, po preflightOutput) (*preflight.Report, error) {
 	rep, err := preflight.Run(ctx, preflight.Input{
 		Src: r.src, Dst: r.dst, Recursive: r.recursive, Compare: r.compare, Delete: r.delete,
-		Region: cfg.Region, Caller: callerInput(cfg, r.requireIdentity), S3: s3c, IAM: iam.NewFromConfig(cfg),
+		Region: cfg.Region, RequestPayer: r.requestPayer, Caller: callerInput(cfg, r.requireIdentity), S3: s3c, IAM: iam.NewFromConfig(cfg),
 	})
 	var moved *preflight.RegionError
 	if rep == nil || errors.As(err, &moved) {

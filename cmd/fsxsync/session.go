@@ -46,7 +46,7 @@ func newSession(ctx context.Context, o transferOptions) (*session, error) {
 	if dir == transfer.Download {
 		s.remote, s.local = src, dst.Local
 	}
-	s.clientOpts = s3store.ClientOptions{Endpoint: o.endpoint, Region: o.region, Profile: o.profile,
+	s.clientOpts = s3store.ClientOptions{Endpoint: o.endpoint, Region: o.region, Profile: o.profile, RequestPayer: o.requestPayer,
 		MaxConns: o.concurrency * o.partConcurrency, Stats: &s3store.RequestStats{}}
 	if s.cfg, err = s3store.LoadConfig(ctx, s.clientOpts); err != nil {
 		return nil, err
@@ -60,7 +60,7 @@ func newSession(ctx context.Context, o transferOptions) (*session, error) {
 func (s *session) preflight(ctx context.Context, o transferOptions, verbose bool) error {
 	req := preflightRequest{src: s.src, dst: s.dst, recursive: o.recursive, compare: o.compare != transfer.CompareAlways, delete: o.delete,
 		// check (verbose) proves every requirement or says that it could not, whatever --strict says.
-		requireIdentity: o.requireIdentity, strict: o.strict || verbose}
+		requireIdentity: o.requireIdentity, strict: o.strict || verbose, requestPayer: o.requestPayer}
 	po := preflightOutput{out: o.stderr, log: o.log, json: o.jsonLog, verbose: verbose}
 	_, err := runPreflight(ctx, s.cfg, s.s3, req, po)
 	var moved *preflight.RegionError

@@ -35,17 +35,19 @@ type transferOptions struct {
 	noPreflight     bool
 	requireIdentity bool
 	strict          bool
-	grace           time.Duration
-	shardFlag       string
-	noShard         bool
-	drain           <-chan struct{}
-	watchSpot       bool
-	dirMarkers      bool
-	followSymlinks  bool
-	preserveOwner   bool
-	preserveSetid   bool
-	released        transfer.ReleasedPolicy
-	restoreTimeout  time.Duration
+	// requestPayer is --request-payer requester: every request says the caller pays for it.
+	requestPayer   bool
+	grace          time.Duration
+	shardFlag      string
+	noShard        bool
+	drain          <-chan struct{}
+	watchSpot      bool
+	dirMarkers     bool
+	followSymlinks bool
+	preserveOwner  bool
+	preserveSetid  bool
+	released       transfer.ReleasedPolicy
+	restoreTimeout time.Duration
 	// progress is the resolved display mode (bar, lines or none) and progressInterval the lines' period.
 	progress         ui.Mode
 	progressInterval time.Duration
@@ -98,6 +100,7 @@ func transferFlags(rules *ruleList) []cli.Flag {
 		&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "multipart part size (grows automatically so no object needs over 10,000 parts)"},
 		&cli.IntFlag{Name: "part-concurrency", Value: transfer.DefaultPartConcurrency, Usage: "parts in flight per large file"},
 		&cli.BoolFlag{Name: "no-preflight", Usage: "skip the identity and permission preflight (see fsxsync check)"},
+		&cli.StringFlag{Name: "request-payer", Usage: "requester: confirm that you pay for the requests and transfer, as a Requester Pays bucket of another account requires"},
 		requireIdentityFlag(),
 		&cli.BoolFlag{Name: "strict", Usage: "stop before the first byte (exit 5) when the preflight could not prove every permission, instead of going on with a warning"},
 		&cli.StringFlag{Name: "shard", Usage: "do shard `I/N` of the keys (0-based; default: from the Slurm array or step)"},
@@ -137,6 +140,13 @@ func parseTransferOptions(c *cli.Context, rules *ruleList) (transferOptions, err
 		return o, err
 	}
 	o.released = released
+	switch rp := c.String("request-payer"); rp {
+	case "":
+	case "requester":
+		o.requestPayer = true
+	default:
+		return o, transfer.Usagef("--request-payer %q: the only value is requester (you pay for the requests and the transfer)", rp)
+	}
 	o.restoreTimeout = c.Duration("restore-timeout")
 	if o.grace < 0 {
 		return o, transfer.Usagef("--grace-period %v: give a duration of 0 or more, e.g. 20s", o.grace)

@@ -76,6 +76,9 @@ type Input struct {
 	// Region is the region the S3 client signs for. When the bucket says it is elsewhere, Run stops at once with a
 	// *RegionError, before any probe: probes sent to the wrong region prove nothing.
 	Region string
+	// RequestPayer says the requests confirm payment (--request-payer requester); without it, a bucket that refuses
+	// everything gets a hint that it may be a Requester Pays bucket.
+	RequestPayer bool
 	// Caller says how to find out who the caller is: credentials, STS, and what to fall back on without STS.
 	Caller CallerInput
 	S3     S3
@@ -336,7 +339,14 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		for _, d := range rep.Denied {
 			missing = append(missing, d.Requirement)
 		}
-		return rep, &DeniedError{Principal: rep.Caller.principal(), Denials: rep.Denied, Fix: FixAdvice(rep.Caller.Identity, missing)}
+		fix := FixAdvice(rep.Caller.Identity, missing)
+		if !in.RequestPayer && allS3Refused(rep.Rows) {
+			// A Requester Pays bucket refuses every request of another account that does not confirm payment, with
+			// a plain AccessDenied (S3 User Guide, "Requester Pays buckets"): nothing else tells it apart.
+			fix += fmt.Sprintf("\nEvery S3 request was refused. If s3://%s is a Requester Pays bucket of another account, it refuses\n"+
+				"every request that does not confirm payment: add --request-payer requester (you pay for the transfer).\n", remote.Bucket)
+		}
+		return rep, &DeniedError{Principal: rep.Caller.principal(), Denials: rep.Denied, Fix: fix}
 	}
 	return rep, nil
 }
@@ -876,4 +886,21 @@ func hasAction(reqs []Requirement, action string) bool {
 		}
 	}
 	return false
+}
+
+// allS3Refused reports whether no s3: requirement was allowed and some were refused: the caller could do nothing
+// in the bucket.
+func allS3Refused(rows []Row) bool {
+	refused := false
+	for _, r := range rows {
+		if r.Required && strings.HasPrefix(r.Check, "s3:") {
+			switch r.Result {
+			case Allowed:
+				return false
+			case Denied:
+				refused = true
+			}
+		}
+	}
+	return refused
 }

@@ -31,6 +31,9 @@ type ClientOptions struct {
 	MaxConns int
 	// Stats, when set, counts the client's requests and retries (for the report).
 	Stats *RequestStats
+	// RequestPayer confirms on every request that the caller pays for it (--request-payer requester): a Requester
+	// Pays bucket refuses every request of another account that does not say so.
+	RequestPayer bool
 }
 
 // RequestStats counts S3 operations and their attempts; the difference is the number of retries (503 SlowDown,
@@ -168,6 +171,9 @@ func NewClient(cfg aws.Config, o ClientOptions) *s3.Client {
 		if o.Stats != nil {
 			so.APIOptions = append(so.APIOptions, o.Stats.addStats)
 		}
+		if o.RequestPayer {
+			so.APIOptions = append(so.APIOptions, requesterPays)
+		}
 		reached := &atomic.Bool{}
 		so.Retryer = untilReached{Retryer: so.Retryer, reached: reached, spent: &atomic.Int32{}}
 		so.APIOptions = append(so.APIOptions, markReached(reached))
@@ -211,4 +217,17 @@ func BucketRegion(ctx context.Context, c *s3.Client, bucket string) string {
 		return aws.ToString(out.BucketRegion)
 	}
 	return ResponseHeader(err, "X-Amz-Bucket-Region")
+}
+
+// requesterPays adds x-amz-request-payer: requester to every request before it is signed, whatever the operation:
+// the header is what a Requester Pays bucket asks of every request from another account (S3 User Guide,
+// "Downloading objects from Requester Pays buckets").
+func requesterPays(stack *middleware.Stack) error {
+	return stack.Build.Add(middleware.BuildMiddlewareFunc("fsxsyncRequestPayer",
+		func(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (middleware.BuildOutput, middleware.Metadata, error) {
+			if req, ok := in.Request.(*smithyhttp.Request); ok {
+				req.Header.Set("x-amz-request-payer", "requester")
+			}
+			return next.HandleBuild(ctx, in)
+		}), middleware.After)
 }
