@@ -57,25 +57,26 @@ func newSession(ctx context.Context, o transferOptions) (*session, error) {
 
 // preflight runs the permission preflight and moves the S3 client to the bucket's region when the server named
 // another one.
-func (s *session) preflight(ctx context.Context, o transferOptions, verbose bool) error {
+func (s *session) preflight(ctx context.Context, o transferOptions, verbose bool) (*preflight.Report, error) {
 	req := preflightRequest{src: s.src, dst: s.dst, recursive: o.recursive, compare: o.compare != transfer.CompareAlways, delete: o.delete,
 		// check (verbose) proves every requirement or says that it could not, whatever --strict says.
 		requireIdentity: o.requireIdentity, strict: o.strict || verbose, requestPayer: o.requestPayer}
 	po := preflightOutput{out: o.stderr, log: o.log, json: o.jsonLog, verbose: verbose}
-	_, err := runPreflight(ctx, s.cfg, s.s3, req, po)
+	rep, err := runPreflight(ctx, s.cfg, s.s3, req, po)
 	var moved *preflight.RegionError
 	if errors.As(err, &moved) {
 		s.moveTo(moved.Region, o.log)
-		_, err = runPreflight(ctx, s.cfg, s.s3, req, po)
+		rep, err = runPreflight(ctx, s.cfg, s.s3, req, po)
 	}
-	return err
+	return rep, err
 }
 
 // prepare is what a transfer does before its first byte: the preflight, or with --no-preflight only the question
 // of the bucket's region, so that a bucket in another region works either way.
 func (s *session) prepare(ctx context.Context, o transferOptions) error {
 	if !o.noPreflight {
-		return s.preflight(ctx, o, false)
+		_, err := s.preflight(ctx, o, false)
+		return err
 	}
 	if region := s3store.BucketRegion(ctx, s.s3, s.remote.Bucket); region != "" && region != s.cfg.Region {
 		s.moveTo(region, o.log)
@@ -96,10 +97,11 @@ func runCheck(ctx context.Context, o transferOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := s.preflight(ctx, o, true); err != nil {
+	rep, err := s.preflight(ctx, o, true)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintln(o.stdout, "check passed: the transfer is allowed")
+	fmt.Fprintf(o.stdout, "check passed: all %d requirements proven; the transfer is allowed\n", rep.Proven())
 	return nil
 }
 
