@@ -105,8 +105,8 @@ func runCheck(ctx context.Context, o transferOptions) error {
 	return nil
 }
 
-// runTransfer runs the preflight (unless --no-preflight), then the engine; it prints the summary and writes the
-// report.
+// runTransfer prepares the run (the preflight, or with --no-preflight the bucket's region), then runs the engine; it
+// prints the summary and writes the report.
 func runTransfer(ctx context.Context, o transferOptions) error {
 	s, err := newSession(ctx, o)
 	if err != nil {
