@@ -120,8 +120,7 @@ bench-compare: tools build
 		-tools '$(BENCH_TOOLS)' -out $(BENCH_OUT)
 
 # Go can fuzz only one target per `go test` run, so list the targets of each
-# package and run them one at a time. New inputs are minimised for at most 200
-# runs each, not the default 60 s, so a short FUZZTIME is spent fuzzing. A package whose tests do not compile
+# package and run them one at a time. A package whose tests do not compile
 # fails the loop instead of being skipped silently.
 fuzz: tools
 	@set -e; \
@@ -129,7 +128,7 @@ fuzz: tools
 		names=$$($(TEST_ENV) go test -list '^Fuzz' $$pkg); \
 		for name in $$(printf '%s\n' "$$names" | grep '^Fuzz' || true); do \
 			echo "== $$pkg $$name ($(FUZZTIME))"; \
-			$(TEST_ENV) go test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 200x $$pkg; \
+			$(TEST_ENV) go test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; \
 	done
 
