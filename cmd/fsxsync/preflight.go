@@ -56,7 +56,7 @@ func runPreflight(ctx context.Context, cfg aws.Config, s3c *s3.Client, r preflig
 	}
 	unproven := rep.Unproven()
 	if err == nil && len(unproven) > 0 && r.strict {
-		err = &preflight.UnprovenError{Principal: who(rep.Caller), Rows: unproven}
+		err = &preflight.UnprovenError{Principal: rep.Caller.Principal(), Rows: unproven}
 	}
 	var de *preflight.DeniedError
 	errors.As(err, &de)
@@ -83,9 +83,9 @@ func runPreflight(ctx context.Context, cfg aws.Config, s3c *s3.Client, r preflig
 		printPreflight(po.out, rep)
 	case len(unproven) > 0:
 		po.log.Warn(fmt.Sprintf("preflight: %s: %d proven, %d not checked (%.2fs): %s; the transfer goes on, and the S3 answers will "+
-			"tell (--strict stops here instead)", who(rep.Caller), rep.Proven(), len(unproven), rep.Seconds, describeRows(unproven)))
+			"tell (--strict stops here instead)", rep.Caller.Principal(), rep.Proven(), len(unproven), rep.Seconds, describeRows(unproven)))
 	default:
-		po.log.Info(fmt.Sprintf("preflight: %s passed all %d checks (%.2fs)", who(rep.Caller), len(rep.Rows), rep.Seconds))
+		po.log.Info(fmt.Sprintf("preflight: %s passed all %d checks (%.2fs)", rep.Caller.Principal(), len(rep.Rows), rep.Seconds))
 	}
 	if de != nil && de.Fix != "" {
 		fmt.Fprintf(po.out, "\nHow to fix it:\n%s\n\n", indent(de.Fix, "  "))
@@ -111,7 +111,7 @@ func preflightRows(rows []preflight.Row) []preflightRow {
 
 func printPreflight(out io.Writer, rep *preflight.Report) {
 	if rep.Caller.Identity.ARN != "" {
-		fmt.Fprintf(out, "identity: %s (%s)\n", who(rep.Caller), rep.Caller.Identity.Describe())
+		fmt.Fprintf(out, "identity: %s (%s)\n", rep.Caller.Principal(), rep.Caller.Identity.Describe())
 		fmt.Fprintf(out, "credentials: %s, key %s\n", rep.Caller.Source, rep.Caller.KeyID)
 	}
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
@@ -139,17 +139,6 @@ func callerInput(cfg aws.Config, requireIdentity bool) preflight.CallerInput {
 	stsClient := sts.NewFromConfig(cfg)
 	return preflight.CallerInput{Credentials: cfg.Credentials, STS: stsClient, STSEndpoint: preflight.STSEndpoint(stsClient),
 		Metadata: imds.NewFromConfig(cfg), RequireIdentity: requireIdentity}
-}
-
-// who names the caller in a line: its ARN, marked when STS did not confirm it.
-func who(c preflight.Caller) string {
-	switch {
-	case c.Identity.ARN == "":
-		return "an identity STS did not confirm"
-	case c.Unverified:
-		return c.Identity.ARN + " (not verified by STS)"
-	}
-	return c.Identity.ARN
 }
 
 // describeRows names rows in one line: each check and why it was not decided.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"time"
 
@@ -31,9 +30,6 @@ const (
 	stsAttempts = 2
 )
 
-// metadataTimeout bounds each question to the instance metadata service, which answers in milliseconds on EC2.
-const metadataTimeout = time.Second
-
 // Caller is who the preflight found.
 type Caller struct {
 	Identity Identity
@@ -48,8 +44,8 @@ type Caller struct {
 	Warning    string
 }
 
-// principal names the caller in a sentence: its ARN, with what is known of it when STS could not confirm it.
-func (c Caller) principal() string {
+// Principal names the caller in a sentence: its ARN, with what is known of it when STS could not confirm it.
+func (c Caller) Principal() string {
 	switch {
 	case c.Identity.ARN == "":
 		return "the caller (" + c.Source + " credentials, not known to STS here)"
@@ -166,12 +162,12 @@ func ResolveCaller(ctx context.Context, in CallerInput) (Caller, error) {
 // briefSTS says in a few words why STS did not answer: the time it was given, the network's words (a refused
 // connection, an unknown host) without the SDK's chain around them, or STS's own error.
 func briefSTS(err error, sctx context.Context) string {
-	var op *net.OpError
+	var unreachable *s3store.UnreachableError
 	switch {
 	case sctx.Err() != nil:
 		return fmt.Sprintf("no answer within %v", stsTimeout)
-	case errors.As(err, &op):
-		return op.Error()
+	case errors.As(s3store.Classify(err), &unreachable):
+		return unreachable.Why
 	}
 	return transfer.Brief(err)
 }
@@ -208,7 +204,7 @@ func instanceRole(ctx context.Context, md InstanceMetadata) (Identity, error) {
 
 // metadata reads one IMDS path, bounded in time and size.
 func metadata(ctx context.Context, md InstanceMetadata, path string) (string, error) {
-	mctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	mctx, cancel := context.WithTimeout(ctx, s3store.MetadataTimeout)
 	defer cancel()
 	out, err := md.GetMetadata(mctx, &imds.GetMetadataInput{Path: path})
 	if err != nil {

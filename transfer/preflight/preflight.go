@@ -310,7 +310,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		}
 	}
 	for _, action := range slices.Sorted(maps.Keys(kmsDenied)) {
-		if d := kmsDenied[action]; !hasAction(reqs, action) {
+		if d := kmsDenied[action]; !slices.ContainsFunc(reqs, func(r Requirement) bool { return r.Action == action }) {
 			// The key was not known (GetBucketEncryption not allowed), so no row asked for it: S3 named it.
 			key := d.key
 			if key == "" {
@@ -346,7 +346,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 			fix += fmt.Sprintf("\nEvery S3 request was refused. If s3://%s is a Requester Pays bucket of another account, it refuses\n"+
 				"every request that does not confirm payment: add --request-payer requester (you pay for the transfer).\n", remote.Bucket)
 		}
-		return rep, &DeniedError{Principal: rep.Caller.principal(), Denials: rep.Denied, Fix: fix}
+		return rep, &DeniedError{Principal: rep.Caller.Principal(), Denials: rep.Denied, Fix: fix}
 	}
 	return rep, nil
 }
@@ -417,13 +417,10 @@ func nearestExisting(p string) string {
 	}
 }
 
-// headBucketTimeout bounds the preflight's first request to S3 (HeadBucket), retries included.
-const headBucketTimeout = 5 * time.Second
-
 // checkBucket learns whether the bucket exists, its region and its default encryption.
 func checkBucket(ctx context.Context, rep *Report, c S3, bucket string) error {
 	// The first request to S3: a few tries only, so that an endpoint that cannot be reached is said in seconds.
-	hctx, cancel := context.WithTimeout(ctx, headBucketTimeout)
+	hctx, cancel := context.WithTimeout(ctx, s3store.HeadBucketTimeout)
 	out, err := c.HeadBucket(hctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}, func(o *s3.Options) { o.RetryMaxAttempts = 3 })
 	timedOut := hctx.Err() != nil && ctx.Err() == nil
 	cancel()
@@ -432,7 +429,7 @@ func checkBucket(ctx context.Context, rep *Report, c S3, bucket string) error {
 	case err != nil && ctx.Err() != nil:
 		return ctx.Err()
 	case err != nil && timedOut:
-		return transfer.Usagef("S3 did not answer HeadBucket of bucket %s within %v: check --endpoint-url, the network, or a proxy", bucket, headBucketTimeout)
+		return transfer.Usagef("S3 did not answer HeadBucket of bucket %s within %v: check --endpoint-url, the network, or a proxy", bucket, s3store.HeadBucketTimeout)
 	case err == nil:
 		rep.Region = aws.ToString(out.BucketRegion)
 		rep.Rows = append(rep.Rows, Row{Check: "bucket " + bucket + " exists", Method: "probed", Result: OK, Detail: regionDetail(rep.Region)})
@@ -876,16 +873,6 @@ func freeSpace(dir string) (int64, error) {
 		return 0, err
 	}
 	return int64(st.Bavail) * int64(st.Bsize), nil
-}
-
-// hasAction reports whether reqs asks for action.
-func hasAction(reqs []Requirement, action string) bool {
-	for _, r := range reqs {
-		if r.Action == action {
-			return true
-		}
-	}
-	return false
 }
 
 // allS3Refused reports whether no s3: requirement was allowed and some were refused: the caller could do nothing

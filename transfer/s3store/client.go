@@ -187,15 +187,16 @@ func NewClient(cfg aws.Config, o ClientOptions) *s3.Client {
 	})
 }
 
-// metadataTimeout bounds the question to the instance metadata service for the region: it answers in milliseconds on
+// MetadataTimeout bounds each question to the instance metadata service (the region here, an instance role's name
+// in the preflight): it answers in milliseconds on
 // EC2, and off EC2 nothing answers at all.
-const metadataTimeout = time.Second
+const MetadataTimeout = time.Second
 
 // instanceRegion is the region the instance metadata service names (the instance identity document's), or "" off EC2, when IMDS is
-// disabled (AWS_EC2_METADATA_DISABLED) or does not answer within metadataTimeout.
+// disabled (AWS_EC2_METADATA_DISABLED) or does not answer within MetadataTimeout.
 func instanceRegion(ctx context.Context, cfg aws.Config) string {
 	c := imds.NewFromConfig(cfg, func(o *imds.Options) { o.Retryer = aws.NopRetryer{} })
-	ictx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	ictx, cancel := context.WithTimeout(ctx, MetadataTimeout)
 	defer cancel()
 	out, err := c.GetRegion(ictx, &imds.GetRegionInput{})
 	if err != nil {
@@ -204,13 +205,14 @@ func instanceRegion(ctx context.Context, cfg aws.Config) string {
 	return out.Region
 }
 
-// headBucketTimeout bounds BucketRegion's HeadBucket, retries included.
-const headBucketTimeout = 5 * time.Second
+// HeadBucketTimeout bounds a HeadBucket asked before a transfer (BucketRegion's, the preflight's), retries
+// included: it is the first request to S3, and an endpoint that does not answer must be said in seconds.
+const HeadBucketTimeout = 5 * time.Second
 
 // BucketRegion asks S3 which region bucket is in: HeadBucket names it in x-amz-bucket-region whether it succeeds or
 // answers 301 (another region) or 403 (S3 API Reference: HeadBucket). "" when S3 did not say.
 func BucketRegion(ctx context.Context, c *s3.Client, bucket string) string {
-	hctx, cancel := context.WithTimeout(ctx, headBucketTimeout)
+	hctx, cancel := context.WithTimeout(ctx, HeadBucketTimeout)
 	defer cancel()
 	out, err := c.HeadBucket(hctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}, func(o *s3.Options) { o.RetryMaxAttempts = 2 })
 	if err == nil {
