@@ -109,8 +109,11 @@ func markReached(reached *atomic.Bool) func(*middleware.Stack) error {
 		return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("fsxsyncReached",
 			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
 				out, md, err := next.HandleDeserialize(ctx, in)
-				if resp, ok := out.RawResponse.(*smithyhttp.Response); ok && resp != nil && resp.Response != nil && resp.StatusCode > 0 {
-					reached.Store(true)
+				// Every request passes here: read before writing, so that the workers do not all write one shared word.
+				if !reached.Load() {
+					if resp, ok := out.RawResponse.(*smithyhttp.Response); ok && resp != nil && resp.Response != nil && resp.StatusCode > 0 {
+						reached.Store(true)
+					}
 				}
 				return out, md, err
 			}), middleware.After)
