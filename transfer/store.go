@@ -32,7 +32,26 @@ type ObjectInfo struct {
 	LastModified time.Time
 	// Metadata is the user metadata (keys without "x-amz-meta-"); nil when not fetched (listings carry none).
 	Metadata map[string]string
+	// StorageClass is the storage class S3 gave (GLACIER, DEEP_ARCHIVE, INTELLIGENT_TIERING, ...); empty when S3 did
+	// not say, which means STANDARD.
+	StorageClass string
+	// Restore is what S3 said about a restore of an archived object (the listing's RestoreStatus, or HeadObject's
+	// x-amz-restore).
+	Restore RestoreState
 }
+
+// RestoreState is the state of an archived object's restore.
+type RestoreState uint8
+
+// The restore states.
+const (
+	// RestoreNone: no restore was asked for, or S3 did not say.
+	RestoreNone RestoreState = iota
+	// RestoreOngoing: a restore was asked for and is not finished (ongoing-request="true").
+	RestoreOngoing
+	// RestoreDone: a restored copy is available to read (ongoing-request="false").
+	RestoreDone
+)
 
 // Share is this task's share of the keys when several tasks split one transfer (Slurm arrays and multi-task steps).
 // slurm.Shard implements it; a nil Share is every key.
