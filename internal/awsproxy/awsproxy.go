@@ -101,6 +101,9 @@ type Proxy struct {
 	closed bool
 	set    settings
 	log    []Request
+	// carry holds, for Unordered, the listing entries a page held back for the next page, by the listing and the
+	// continuation token that asks for that page. Entries are kept after use, so a repeated request gets them again.
+	carry map[string][][]byte
 }
 
 // settings are the behaviours in force. The slice and the map are never changed in place, only replaced, so a
@@ -271,8 +274,10 @@ func (p *Proxy) RequirePayer() {
 // Unordered makes ListObjectsV2 answers list their keys in no particular order, as S3 does for directory buckets
 // (S3 Express One Zone): the S3 API Reference for ListObjectsV2 says that for directory buckets it returns objects in
 // an order that is not lexicographical, where general purpose buckets list keys in UTF-8 binary order. The
-// <Contents> entries of each page are shuffled among themselves; CommonPrefixes, continuation tokens and everything
-// else stay as they are, so paging still works and yields every key once.
+// <Contents> entries of each page are shuffled among themselves, and on a page that is not the last about one in
+// four of them is held back and given on the next page instead (with KeyCount adjusted), so that the order is broken
+// across pages too. CommonPrefixes, continuation tokens and everything else stay as they are, so paging still works
+// and yields every key once.
 //
 // The shuffle is deterministic: it depends only on seed and on the request (bucket, prefix, token and the other
 // query parameters), so a repeated request gets the same order. A page of two or more keys never comes back in
@@ -444,10 +449,17 @@ func (p *Proxy) rewriteListing(w http.ResponseWriter, r *http.Request, resp *htt
 		return
 	}
 	var rng *rand.Rand
+	var carryIn [][]byte
+	next := ""
 	if shuffle {
 		rng = rand.New(rand.NewPCG(set.seed, listingHash(r)))
+		carryIn = p.carried(listingID(r, r.URL.Query().Get("continuation-token")))
+		next = nextToken(body)
 	}
-	out, archivedAny, err := rewriteContents(body, set.archived, rng)
+	out, held, archivedAny, err := rewriteContents(body, set.archived, rng, carryIn, next != "")
+	if next != "" {
+		p.hold(listingID(r, next), held)
+	}
 	if err != nil {
 		rec.Status = http.StatusBadGateway
 		http.Error(w, "awsproxy: rewriting the listing: "+err.Error(), rec.Status)
@@ -483,6 +495,47 @@ func readBody(resp *http.Response) ([]byte, error) {
 	}
 }
 
+// listingID names one page of one listing for Unordered's carry: the bucket, the listing's query parameters but its
+// continuation token and signature, and token, the page's token.
+func listingID(r *http.Request, token string) string {
+	q := r.URL.Query()
+	for k := range q {
+		if strings.HasPrefix(strings.ToLower(k), "x-amz-") || k == "continuation-token" {
+			q.Del(k)
+		}
+	}
+	return r.URL.Path + "?" + q.Encode() + "\x00" + token
+}
+
+// carried returns the entries held back for the page id names.
+func (p *Proxy) carried(id string) [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.carry[id]
+}
+
+// hold keeps entries for the page id names.
+func (p *Proxy) hold(id string, entries [][]byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.carry == nil {
+		p.carry = map[string][][]byte{}
+	}
+	p.carry[id] = entries
+}
+
+// nextToken returns a truncated ListObjectsV2 answer's NextContinuationToken, or "" for the last page.
+func nextToken(body []byte) string {
+	var v struct {
+		IsTruncated           bool
+		NextContinuationToken string
+	}
+	if xml.Unmarshal(body, &v) != nil || !v.IsTruncated {
+		return ""
+	}
+	return v.NextContinuationToken
+}
+
 // listingHash identifies a listing request for Unordered's shuffle: its path and query, without the signature
 // parameters of a presigned URL, which change with every signing.
 func listingHash(r *http.Request) uint64 {
@@ -503,9 +556,11 @@ type listEntry struct {
 }
 
 // rewriteContents rewrites the <Contents> entries of a ListObjects(V2) answer: archived keys get their class in
-// <StorageClass>, and if rng is not nil the entries are shuffled among the places they occupied. Everything outside
-// the entries is kept byte for byte. It reports whether an archived key was found.
-func rewriteContents(body []byte, archived map[string]string, rng *rand.Rand) ([]byte, bool, error) {
+// <StorageClass>, and if rng is not nil the entries, with carryIn added, are shuffled, and with holdBack set about
+// one in four of them (at least one of two or more) is left out and returned as held, for the next page.
+// Everything outside the entries is kept byte for byte but KeyCount, which counts the entries given. It reports
+// whether an archived key was found.
+func rewriteContents(body []byte, archived map[string]string, rng *rand.Rand, carryIn [][]byte, holdBack bool) (out []byte, held [][]byte, archivedAny bool, err error) {
 	// S3 URL-encodes the keys when asked to (encoding-type=url) and then says so in the answer; versitygw ignores
 	// the request and sends an empty <EncodingType>, so the answer, not the request, tells whether to decode.
 	urlEncoded := bytes.Contains(body, []byte("<EncodingType>url</EncodingType>"))
@@ -513,7 +568,6 @@ func rewriteContents(body []byte, archived map[string]string, rng *rand.Rand) ([
 	type span struct{ start, end int }
 	var spans []span
 	var entries [][]byte
-	archivedAny := false
 	for at := 0; ; {
 		i := bytes.Index(body[at:], []byte(open))
 		if i < 0 {
@@ -522,13 +576,13 @@ func rewriteContents(body []byte, archived map[string]string, rng *rand.Rand) ([
 		start := at + i
 		j := bytes.Index(body[start:], []byte(end))
 		if j < 0 {
-			return nil, false, fmt.Errorf("unterminated %s at byte %d", open, start)
+			return nil, nil, false, fmt.Errorf("unterminated %s at byte %d", open, start)
 		}
 		stop := start + j + len(end)
 		entry := body[start:stop]
 		var e listEntry
 		if err := xml.Unmarshal(entry, &e); err != nil {
-			return nil, false, fmt.Errorf("entry at byte %d: %w", start, err)
+			return nil, nil, false, fmt.Errorf("entry at byte %d: %w", start, err)
 		}
 		key := e.Key
 		if urlEncoded {
@@ -545,26 +599,84 @@ func rewriteContents(body []byte, archived map[string]string, rng *rand.Rand) ([
 		entries = append(entries, entry)
 		at = stop
 	}
+	if rng == nil {
+		var b bytes.Buffer
+		prev := 0
+		for i, sp := range spans {
+			b.Write(body[prev:sp.start])
+			b.Write(entries[i])
+			prev = sp.end
+		}
+		b.Write(body[prev:])
+		return b.Bytes(), nil, archivedAny, nil
+	}
+	given := len(entries)
+	if holdBack && len(entries) >= 2 {
+		var keep [][]byte
+		for _, e := range entries {
+			if rng.IntN(4) == 0 {
+				held = append(held, e)
+			} else {
+				keep = append(keep, e)
+			}
+		}
+		if len(held) == 0 {
+			held, keep = keep[:1], keep[1:]
+		}
+		entries = keep
+	}
+	entries = append(entries, carryIn...)
 	order := make([]int, len(entries))
 	for i := range order {
 		order[i] = i
 	}
-	if rng != nil && len(order) >= 2 {
+	if len(order) >= 2 {
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		if slices.IsSorted(order) {
 			// The shuffle left the page as it was; rotate it, so the page is never in its original order.
 			order = append(order[1:], order[0])
 		}
 	}
-	var out bytes.Buffer
-	prev := 0
-	for i, s := range spans {
-		out.Write(body[prev:s.start])
-		out.Write(entries[order[i]])
-		prev = s.end
+	// The entries go where the first one was; the body's other entries' places are left empty.
+	var b bytes.Buffer
+	at := bytes.Index(body, []byte("</ListBucketResult>"))
+	if len(spans) > 0 {
+		at = spans[0].start
 	}
-	out.Write(body[prev:])
-	return out.Bytes(), archivedAny, nil
+	if at < 0 {
+		return nil, nil, false, fmt.Errorf("no </ListBucketResult> in the listing")
+	}
+	b.Write(body[:at])
+	for _, i := range order {
+		b.Write(entries[i])
+	}
+	prev := at
+	for _, sp := range spans {
+		b.Write(body[prev:sp.start])
+		prev = sp.end
+	}
+	b.Write(body[prev:])
+	out = b.Bytes()
+	if len(entries) != given {
+		out = setKeyCount(out, len(entries))
+	}
+	return out, held, archivedAny, nil
+}
+
+// setKeyCount sets a ListObjectsV2 answer's <KeyCount>, if it has one.
+func setKeyCount(body []byte, n int) []byte {
+	const open, shut = "<KeyCount>", "</KeyCount>"
+	i := bytes.Index(body, []byte(open))
+	if i < 0 {
+		return body
+	}
+	j := bytes.Index(body[i:], []byte(shut))
+	if j < 0 {
+		return body
+	}
+	out := slices.Clone(body[:i+len(open)])
+	out = strconv.AppendInt(out, int64(n), 10)
+	return append(out, body[i+j:]...)
 }
 
 // setStorageClass returns a <Contents> entry with its <StorageClass> set to class, added if it has none.

@@ -491,10 +491,17 @@ func TestUnordered(t *testing.T) {
 	if sorted := slices.Sorted(slices.Values(keys)); !slices.Equal(sorted, want) {
 		t.Errorf("listed keys %q, want each of %q once", keys, want)
 	}
+	across := false
 	for i, page := range pages {
 		if len(page) >= 2 && slices.IsSorted(page) {
 			t.Errorf("page %d is in order: %q", i, page)
 		}
+		if i > 0 && len(page) > 0 && len(pages[i-1]) > 0 && slices.Min(page) < slices.Max(pages[i-1]) {
+			across = true
+		}
+	}
+	if !across {
+		t.Errorf("no page gives a key that sorts before one of the page before it: %q", pages)
 	}
 	if again, _, _ := listKeys(t, c, in); !slices.Equal(again, keys) {
 		t.Errorf("a second listing gave another order:\n%q\n%q", again, keys)

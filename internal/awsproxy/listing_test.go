@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -24,7 +25,7 @@ const s3Listing = `<?xml version="1.0" encoding="UTF-8"?>
 // The rewrite decodes URL-encoded keys before matching them, sets or adds <StorageClass>, and changes nothing
 // outside the <Contents> entries.
 func TestRewriteContents(t *testing.T) {
-	out, archived, err := rewriteContents([]byte(s3Listing), map[string]string{"a b&c": "GLACIER", "d": "DEEP_ARCHIVE"}, nil)
+	out, _, archived, err := rewriteContents([]byte(s3Listing), map[string]string{"a b&c": "GLACIER", "d": "DEEP_ARCHIVE"}, nil, nil, false)
 	if err != nil || !archived {
 		t.Fatalf("rewriteContents: archived %v, %v", archived, err)
 	}
@@ -38,7 +39,7 @@ func TestRewriteContents(t *testing.T) {
 		t.Errorf("rewritten listing:\n%s\nwant:\n%s", out, want)
 	}
 
-	out, _, err = rewriteContents([]byte(s3Listing), nil, rand.New(rand.NewPCG(1, 2)))
+	out, _, _, err = rewriteContents([]byte(s3Listing), nil, rand.New(rand.NewPCG(1, 2)), nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +51,37 @@ func TestRewriteContents(t *testing.T) {
 	if strings.Index(string(out), "<Key>a+b%26c</Key>") < strings.Index(string(out), "<Key>d</Key>") &&
 		strings.Index(string(out), "<Key>d</Key>") < strings.Index(string(out), "<Key>e</Key>") {
 		t.Errorf("the shuffle left the entries in order:\n%s", out)
+	}
+}
+
+// Held back from a page that is not the last, entries go to the next page: the page gives fewer entries, its
+// KeyCount says how many, and the held ones come out of the next page's rewrite with its own.
+func TestRewriteContentsAcrossPages(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	out, held, _, err := rewriteContents([]byte(s3Listing), nil, rng, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	given := strings.Count(string(out), "<Contents>")
+	if len(held) == 0 || given+len(held) != 3 {
+		t.Fatalf("gave %d entries and held %d, want 3 in all with at least one held:\n%s", given, len(held), out)
+	}
+	if !strings.Contains(string(out), "<KeyCount>"+strconv.Itoa(given)+"</KeyCount>") {
+		t.Errorf("KeyCount does not say %d:\n%s", given, out)
+	}
+	last := strings.Replace(strings.Replace(s3Listing, "<IsTruncated>true", "<IsTruncated>false", 1),
+		"<Contents><Key>e</Key><Size>3</Size><StorageClass>STANDARD</StorageClass></Contents>", "", 1)
+	out2, held2, _, err := rewriteContents([]byte(last), nil, rng, held, false)
+	if err != nil || len(held2) != 0 {
+		t.Fatalf("last page: held %d, %v", len(held2), err)
+	}
+	if n := strings.Count(string(out2), "<Contents>"); n != 2+len(held) {
+		t.Errorf("the next page gives %d entries, want its 2 and the %d held:\n%s", n, len(held), out2)
+	}
+	for _, h := range held {
+		if !bytes.Contains(out2, h) {
+			t.Errorf("held entry %s is not on the next page", h)
+		}
 	}
 }
 
