@@ -46,7 +46,8 @@ func newSession(ctx context.Context, o transferOptions) (*session, error) {
 	if dir == transfer.Download {
 		s.remote, s.local = src, dst.Local
 	}
-	s.clientOpts = s3store.ClientOptions{Endpoint: o.endpoint, Region: o.region, Profile: o.profile, RequestPayer: o.requestPayer,
+	s.clientOpts = s3store.ClientOptions{Endpoint: o.endpoint, AddressingStyle: o.addressingStyle, Bucket: s.remote.Bucket,
+		Region: o.region, Profile: o.profile, RequestPayer: o.requestPayer,
 		MaxConns: o.concurrency * o.partConcurrency, Stats: &s3store.RequestStats{}}
 	if s.cfg, err = s3store.LoadConfig(ctx, s.clientOpts); err != nil {
 		return nil, err

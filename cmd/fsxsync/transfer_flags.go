@@ -14,6 +14,7 @@ import (
 
 	"github.com/fsxsync/fsxsync/internal/ui"
 	"github.com/fsxsync/fsxsync/transfer"
+	"github.com/fsxsync/fsxsync/transfer/s3store"
 )
 
 // transferOptions are the flags shared by cp and sync, parsed.
@@ -28,6 +29,7 @@ type transferOptions struct {
 	partSize        int64
 	partConcurrency int
 	endpoint        string
+	addressingStyle string
 	region          string
 	profile         string
 	stateDir        string
@@ -67,7 +69,8 @@ type transferOptions struct {
 // networkFlags are the aws-cli-compatible connection flags.
 func networkFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "endpoint-url", Usage: "S3 endpoint URL (a gateway or a local server); implies path-style addressing", EnvVars: []string{"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}},
+		&cli.StringFlag{Name: "endpoint-url", Usage: "S3 endpoint URL (a gateway or a local server)", EnvVars: []string{"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}},
+		&cli.StringFlag{Name: "addressing-style", Value: s3store.AddressingAuto, Usage: "auto, path or virtual: where requests name the bucket; auto puts it in the host name for AWS endpoints, directory buckets and access points, in the path for other --endpoint-url servers"},
 		&cli.StringFlag{Name: "region", Usage: "AWS region of the bucket", EnvVars: []string{"AWS_REGION", "AWS_DEFAULT_REGION"}},
 		&cli.StringFlag{Name: "profile", Usage: "shared config profile", EnvVars: []string{"AWS_PROFILE"}},
 	}
@@ -135,6 +138,11 @@ func parseTransferOptions(c *cli.Context, rules *ruleList) (transferOptions, err
 		preserveOwner: c.Bool("preserve-owner"), preserveSetid: c.Bool("preserve-setid"),
 		stdout: c.App.Writer, stderr: c.App.ErrWriter,
 	}
+	style, err := s3store.ParseAddressingStyle(c.String("addressing-style"))
+	if err != nil {
+		return o, err
+	}
+	o.addressingStyle = style
 	released, err := transfer.ParseReleasedPolicy(c.String("released"))
 	if err != nil {
 		return o, err

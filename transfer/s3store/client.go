@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,14 +20,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/fsxsync/fsxsync/transfer"
 )
 
 // ClientOptions say how to reach S3. Empty fields fall back to the SDK's default chain: AWS_PROFILE, AWS_REGION,
 // AWS_ENDPOINT_URL(_S3), the shared config files, SSO, web identity, and the EC2 instance role through IMDSv2.
 type ClientOptions struct {
-	Endpoint string // --endpoint-url; also selects path-style addressing
-	Region   string
-	Profile  string
+	Endpoint string // --endpoint-url
+	// AddressingStyle is --addressing-style: "auto" (or ""), "path" or "virtual"; see PathStyle.
+	AddressingStyle string
+	// Bucket is the bucket the client is for, when known: directory buckets and access point ARNs are never
+	// addressed path-style in auto mode.
+	Bucket  string
+	Region  string
+	Profile string
 	// MaxConns sizes the HTTP connection pool: it should cover every request that can be in flight at once
 	// (files x parts), or connections are opened and closed on every request.
 	MaxConns int
@@ -183,11 +192,66 @@ func NewClient(cfg aws.Config, o ClientOptions) *s3.Client {
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
 		}
-		if o.Endpoint != "" || cfg.BaseEndpoint != nil {
-			// Custom endpoints (on-premises gateways, local test servers) rarely serve virtual-hosted buckets.
-			so.UsePathStyle = true
+		endpoint := o.Endpoint
+		if endpoint == "" && cfg.BaseEndpoint != nil {
+			endpoint = *cfg.BaseEndpoint
 		}
+		so.UsePathStyle = PathStyle(o.AddressingStyle, endpoint, o.Bucket)
 	})
+}
+
+// The addressing styles of --addressing-style, as aws-cli's s3.addressing_style setting names them.
+const (
+	AddressingAuto    = "auto"
+	AddressingPath    = "path"
+	AddressingVirtual = "virtual"
+)
+
+// ParseAddressingStyle checks --addressing-style.
+func ParseAddressingStyle(v string) (string, error) {
+	switch v {
+	case "", AddressingAuto:
+		return AddressingAuto, nil
+	case AddressingPath, AddressingVirtual:
+		return v, nil
+	}
+	return "", transfer.Usagef("--addressing-style %q: give auto, path or virtual", v)
+}
+
+// PathStyle says whether requests put the bucket in the path (https://host/bucket/key) rather than in the host name
+// (https://bucket.host/key). "path" and "virtual" say so outright. In auto mode AWS's own endpoints (the SDK's
+// defaults, and endpoint URLs under amazonaws.com: VPC interface endpoints, FIPS) get virtual-hosted addressing, as
+// AWS recommends and as directory buckets and access points require; any other endpoint URL (an on-premises
+// gateway, a local test server, an IP address) gets path-style, which such servers serve and a bucket name in front
+// of their host name would not resolve. A directory bucket or an access point ARN is never put in the path in auto
+// mode: S3 does not accept it, and the SDK picks path-style itself for an endpoint that is an IP address.
+func PathStyle(style, endpoint, bucket string) bool {
+	switch style {
+	case AddressingPath:
+		return true
+	case AddressingVirtual:
+		return false
+	}
+	if endpoint == "" || IsDirectoryBucket(bucket) || strings.HasPrefix(bucket, "arn:") {
+		return false
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return true
+	}
+	host := strings.ToLower(u.Hostname())
+	return !strings.HasSuffix(host, ".amazonaws.com") && !strings.HasSuffix(host, ".amazonaws.com.cn")
+}
+
+// IsDirectoryBucket reports whether bucket is named as S3 directory buckets (S3 Express One Zone) are:
+// BASE--ZONE-ID--x-s3 ("Directory bucket naming rules", S3 User Guide). Their listings come in no particular order.
+func IsDirectoryBucket(bucket string) bool {
+	base, ok := strings.CutSuffix(bucket, "--x-s3")
+	if !ok {
+		return false
+	}
+	i := strings.LastIndex(base, "--")
+	return i > 0 && i+2 < len(base)
 }
 
 // MetadataTimeout bounds each question to the instance metadata service (the region here, an instance role's name
