@@ -9,8 +9,9 @@ import (
 type Location struct {
 	// Local is the local path when the location is on the file system; empty for S3.
 	Local string
-	// Bucket and Key describe an S3 location; Bucket is empty for a local one. Key is the object key or prefix
-	// exactly as typed after the bucket (without the leading '/').
+	// Bucket and Key describe an S3 location; Bucket is empty for a local one. Bucket is a bucket name, an access
+	// point alias, or an access point ARN (AccessPointOf), which the SDK takes as the bucket. Key is the object key or
+	// prefix exactly as typed after the bucket (without the leading '/').
 	Bucket string
 	Key    string
 }
@@ -34,9 +35,10 @@ func (l Location) DirPrefix() string {
 	return strings.TrimRight(l.Key, "/") + "/"
 }
 
-// ParseLocation parses a command-line argument: "s3://bucket[/key]" is S3, anything else is a local path. A string that
-// looks like an attempt at an S3 URL but is malformed ("s3:/b", "s3://", "S3://B_AD") is an error rather than a local
-// path, so a typo never silently becomes a directory named "s3:".
+// ParseLocation parses a command-line argument: "s3://bucket[/key]" is S3, anything else is a local path. The bucket
+// may be an access point ARN (see AccessPoint): "s3://arn:aws:s3:REGION:ACCOUNT:accesspoint/NAME[/key]". A string
+// that looks like an attempt at an S3 URL but is malformed ("s3:/b", "s3://", "S3://B_AD") is an error rather than a
+// local path, so a typo never silently becomes a directory named "s3:".
 func ParseLocation(arg string) (Location, error) {
 	if arg == "" {
 		return Location{}, Usagef("empty path: give a local path or s3://bucket/prefix")
@@ -50,11 +52,21 @@ func ParseLocation(arg string) (Location, error) {
 	}
 	rest := arg[len("s3://"):]
 	bucket, key, _ := strings.Cut(rest, "/")
+	if strings.HasPrefix(rest, "arn:") {
+		// An access point ARN in place of the bucket: it has '/' of its own, so the key follows its name.
+		ap, apKey, err := parseAccessPoint(rest)
+		if err != nil {
+			return Location{}, Usagef("malformed S3 URL %q: %v", arg, err)
+		}
+		bucket, key = ap.ARN, apKey
+	}
 	if bucket == "" {
 		return Location{}, Usagef("malformed S3 URL %q: the bucket name is missing (write s3://bucket/prefix)", arg)
 	}
-	if err := checkBucketName(bucket); err != nil {
-		return Location{}, Usagef("malformed S3 URL %q: %v", arg, err)
+	if _, ok := AccessPointOf(bucket); !ok {
+		if err := checkBucketName(bucket); err != nil {
+			return Location{}, Usagef("malformed S3 URL %q: %v", arg, err)
+		}
 	}
 	if strings.ContainsRune(key, 0) {
 		return Location{}, Usagef("malformed S3 URL %q: the key contains a NUL byte", arg)

@@ -6,6 +6,13 @@ import (
 	"testing"
 )
 
+// apARN and opARN are an access point's ARN and an S3 on Outposts access point's, in the forms of "Referencing access
+// points with ARNs, access point aliases, or virtual-hosted–style URIs" and "Setting up IAM with S3 on Outposts".
+const (
+	apARN = "arn:aws:s3:us-east-1:123456789012:accesspoint/myap"
+	opARN = "arn:aws:s3-outposts:us-west-2:123456789012:outpost/op-01ac5d28a6a232904/accesspoint/myap"
+)
+
 func TestParseLocation(t *testing.T) {
 	tests := []struct {
 		in      string
@@ -27,6 +34,34 @@ func TestParseLocation(t *testing.T) {
 		{in: "s3://-bucket", wantErr: "begin and end"},
 		{in: "s3://a..b", wantErr: "adjacent periods"},
 		{in: "", wantErr: "empty path"},
+		// Access point aliases are bucket names; Outposts aliases end in --op-s3 ("Referencing access points with
+		// ARNs, access point aliases, or virtual-hosted–style URIs", S3 User Guide).
+		{in: "s3://myap-hrzrlukc5m36ft7okagglf3gmwluquse1a-s3alias/x", want: Location{Bucket: "myap-hrzrlukc5m36ft7okagglf3gmwluquse1a-s3alias", Key: "x"}},
+		{in: "s3://myaccesspoi-o01ac5d28a6a232904e8xz5w8ijx1qzlbp3i3kuse10--op-s3/x",
+			want: Location{Bucket: "myaccesspoi-o01ac5d28a6a232904e8xz5w8ijx1qzlbp3i3kuse10--op-s3", Key: "x"}},
+		// Access point ARNs: the key is what follows the name.
+		{in: "s3://" + apARN, want: Location{Bucket: apARN}},
+		{in: "s3://" + apARN + "/", want: Location{Bucket: apARN}},
+		{in: "s3://" + apARN + "/data/run1/", want: Location{Bucket: apARN, Key: "data/run1/"}},
+		{in: "s3://" + apARN + "/a:b//c", want: Location{Bucket: apARN, Key: "a:b//c"}},
+		{in: "s3://" + opARN + "/data", want: Location{Bucket: opARN, Key: "data"}},
+		{in: "s3://arn:aws-cn:s3:cn-north-1:123456789012:accesspoint/myap/k", want: Location{Bucket: "arn:aws-cn:s3:cn-north-1:123456789012:accesspoint/myap", Key: "k"}},
+		{in: "s3://arn:aws-us-gov:s3:us-gov-west-1:123456789012:accesspoint/myap", want: Location{Bucket: "arn:aws-us-gov:s3:us-gov-west-1:123456789012:accesspoint/myap"}},
+		{in: "s3://arn:aws:sqs:us-east-1:123456789012:accesspoint/myap/k", wantErr: `service "sqs" is not s3`},
+		{in: "s3://arn:aws:s3:us-east-1::accesspoint/myap/k", wantErr: "account ID is missing"},
+		{in: "s3://arn:aws:s3:us-east-1:1234:accesspoint/myap/k", wantErr: `account ID "1234" is not 12 digits`},
+		{in: "s3://arn:aws:s3:useast1:123456789012:accesspoint/myap/k", wantErr: `region "useast1" is not a region name`},
+		{in: "s3://arn:aws:s3:cn-north-1:123456789012:accesspoint/myap/k", wantErr: "region cn-north-1 is in partition aws-cn, not aws"},
+		{in: "s3://arn:aws:s3::123456789012:accesspoint/mfzwi23gnjvgw.mrap/k", wantErr: "Multi-Region Access Points"},
+		{in: "s3://arn:aws:s3:us-east-1:123456789012:accesspoint/", wantErr: "access point name is missing"},
+		{in: "s3://arn:aws:s3:us-east-1:123456789012:accesspoint//k", wantErr: "access point name is missing"},
+		{in: "s3://arn:aws:s3:us-east-1:123456789012:accesspoint/My_AP/k", wantErr: `access point name "My_AP" may contain only`},
+		{in: "s3://arn:aws:s3:us-east-1:123456789012:bucket/myap/k", wantErr: `the resource must be accesspoint/NAME, not "bucket/myap"`},
+		{in: "s3://arn:aws:s3:::mybucket/k", wantErr: "is a bucket ARN"},
+		{in: "s3://arn:aws-iso:s3:us-iso-east-1:123456789012:accesspoint/myap", wantErr: `partition "aws-iso" is not aws, aws-cn or aws-us-gov`},
+		{in: "s3://arn:aws:s3:us-east-1", wantErr: "is not an access point ARN"},
+		{in: "s3://arn:aws:s3-outposts:us-west-2:123456789012:outpost//accesspoint/myap", wantErr: "Outpost ID is missing"},
+		{in: "s3://arn:aws:s3-outposts:us-west-2:123456789012:outpost/op-01ac5d28a6a232904/bucket/b", wantErr: "must be outpost/OUTPOST-ID/accesspoint/NAME"},
 	}
 	for _, tt := range tests {
 		got, err := ParseLocation(tt.in)
@@ -47,7 +82,8 @@ func TestParseLocation(t *testing.T) {
 }
 
 func FuzzParseLocation(f *testing.F) {
-	for _, s := range []string{"s3://bucket/key", "s3:/b", "s3://", "s3://B_AD", "/tmp/x", "s3://a.b-c/../x"} {
+	for _, s := range []string{"s3://bucket/key", "s3:/b", "s3://", "s3://B_AD", "/tmp/x", "s3://a.b-c/../x",
+		"s3://" + apARN + "/data/", "s3://" + opARN, "s3://arn:aws:s3:::b/k"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -56,7 +92,7 @@ func FuzzParseLocation(f *testing.F) {
 			return
 		}
 		if l.IsS3() {
-			if checkBucketName(l.Bucket) != nil {
+			if _, ok := AccessPointOf(l.Bucket); !ok && checkBucketName(l.Bucket) != nil {
 				t.Errorf("accepted bad bucket %q", l.Bucket)
 			}
 			if back, err := ParseLocation(l.String()); err != nil || back != l {
