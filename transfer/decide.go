@@ -29,6 +29,11 @@ type Entry struct {
 	// S3-only facts.
 	ETag         string
 	LastModified time.Time
+	// StorageClass and Restore are what S3 said of the object's storage class and restore (see ObjectInfo), and
+	// Archived whether it cannot be read until it is restored (ObjectInfo.Archived).
+	StorageClass string
+	Restore      RestoreState
+	Archived     bool
 }
 
 // IsDir reports whether the entry is a directory or a directory-marker object.
@@ -48,9 +53,13 @@ const (
 	// ActionNeedMtime: sizes match but an object's POSIX mtime is not known from the listing; fetch its metadata
 	// (HeadObject) and decide again.
 	ActionNeedMtime
+	// ActionArchived: the source is an archived object that would be copied, but S3 cannot read it until it is
+	// restored: it is skipped with a warning, or its restore is asked for (see archived.go), and the destination is
+	// left as it is.
+	ActionArchived
 )
 
-var actionNames = [...]string{"skip", "copy", "delete", "need-mtime"}
+var actionNames = [...]string{"skip", "copy", "delete", "need-mtime", "archived"}
 
 func (a Action) String() string { return actionNames[a] }
 
@@ -69,8 +78,20 @@ const (
 	CompareAlways
 )
 
-// Decide is the whole sync policy for one key, as a pure function: src or dst may be nil (absent on that side).
+// Decide is the whole sync policy for one key, as a pure function: src or dst may be nil (absent on that side). A
+// source that would be copied but is archived gets ActionArchived instead: only an object can be (a download's
+// source), and one that is up to date at the destination is skipped as usual, since nothing needs reading.
 func Decide(src, dst *Entry, mode CompareMode, del bool) Action {
+	a := decide(src, dst, mode, del)
+	if a == ActionCopy && src.Archived && !src.IsDir() {
+		// A directory marker is never read: a download makes the directory and HEADs the marker, which S3 answers
+		// for archived objects too.
+		return ActionArchived
+	}
+	return a
+}
+
+func decide(src, dst *Entry, mode CompareMode, del bool) Action {
 	switch {
 	case src == nil && dst == nil:
 		return ActionSkip

@@ -13,6 +13,12 @@ func TestDecide(t *testing.T) {
 	unknown := &Entry{Key: "f", Size: 10, Mtime: t0.Add(time.Hour)} // an object straight from a listing
 	emptyDir := &Entry{Key: "d/", Marker: true, MtimeKnown: true}
 	fullDir := &Entry{Key: "d/", MtimeKnown: true}
+	// archived is an object in S3 Glacier that cannot be read until it is restored (a download's source).
+	archived := func(size int64, mt time.Time) *Entry {
+		return &Entry{Key: "f", Size: size, Mtime: mt, MtimeKnown: true, StorageClass: "GLACIER", Archived: true}
+	}
+	archivedUnknown := &Entry{Key: "f", Size: 10, Mtime: t0.Add(time.Hour), StorageClass: "DEEP_ARCHIVE", Archived: true}
+	archivedMarker := &Entry{Key: "d/", Marker: true, MtimeKnown: true, StorageClass: "GLACIER", Archived: true}
 	tests := []struct {
 		name     string
 		src, dst *Entry
@@ -45,6 +51,20 @@ func TestDecide(t *testing.T) {
 		{"directory on both sides", emptyDir, emptyDir, CompareAlways, false, ActionSkip},
 		{"directory only at destination, --delete", nil, emptyDir, CompareNewer, true, ActionDelete},
 		{"nothing", nil, nil, CompareNewer, true, ActionSkip},
+		{"archived, missing at destination", archived(10, t0), nil, CompareNewer, false, ActionArchived},
+		{"archived, size differs", archived(11, t0), file(10, t0), CompareNewer, false, ActionArchived},
+		{"archived, source newer", archived(10, t0.Add(time.Second)), file(10, t0), CompareNewer, false, ActionArchived},
+		{"archived, up to date: nothing to read", archived(10, t0), file(10, t0), CompareNewer, false, ActionSkip},
+		{"archived, up to date, --delete keeps the local copy", archived(10, t0), file(10, t0), CompareNewer, true, ActionSkip},
+		{"archived, destination newer, --delete", archived(10, t0), file(10, t0.Add(time.Hour)), CompareNewer, true, ActionSkip},
+		{"archived, size differs, --delete", archived(11, t0), file(10, t0), CompareNewer, true, ActionArchived},
+		{"archived, mtime unknown: a HEAD answers for archived objects", file(10, t0), archivedUnknown, CompareNewer, false, ActionNeedMtime},
+		{"archived source, mtime unknown", archivedUnknown, file(10, t0), CompareNewer, false, ActionNeedMtime},
+		{"archived, cp", archived(10, t0), file(10, t0), CompareAlways, false, ActionArchived},
+		{"archived, size only, same size", archived(10, t0), file(10, t0.Add(time.Hour)), CompareSize, false, ActionSkip},
+		{"archived destination (upload): compared as usual", file(11, t0), archived(10, t0), CompareNewer, false, ActionCopy},
+		{"archived directory marker: made, never read", archivedMarker, nil, CompareNewer, false, ActionCopy},
+		{"restored (not archived)", &Entry{Key: "f", Size: 10, Mtime: t0, MtimeKnown: true, StorageClass: "GLACIER", Restore: RestoreDone}, nil, CompareNewer, false, ActionCopy},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,9 +39,14 @@ const (
 	KindCancelled
 	// KindStopped is a run that stopped starting new files because it was asked to (ErrStopped). Exit 75.
 	KindStopped
+	// KindArchived is an object that cannot be read until it is restored: S3 answers a GET of an object in S3
+	// Glacier Flexible Retrieval, Glacier Deep Archive or an Intelligent-Tiering archive tier with 403
+	// InvalidObjectState. It concerns that one object, never the caller's permissions: a download skips the object
+	// as archived (see archived.go) and the run goes on. Exit 6 when nothing failed.
+	KindArchived
 )
 
-var kindNames = [...]string{"per-file", "not found", "unreachable", "usage", "denied", "credentials", "unproven", "cancelled", "stopped"}
+var kindNames = [...]string{"per-file", "not found", "unreachable", "usage", "denied", "credentials", "unproven", "cancelled", "stopped", "archived"}
 
 func (k Kind) String() string {
 	if k < 0 || int(k) >= len(kindNames) {

@@ -45,7 +45,7 @@ func TestKindOf(t *testing.T) {
 	if WithKind(KindDenied, nil) != nil {
 		t.Error("WithKind(k, nil) is not nil")
 	}
-	for k := KindFile; k <= KindStopped; k++ {
+	for k := KindFile; k <= KindArchived; k++ {
 		fatal := k == KindUsage || k == KindDenied || k == KindCredentials || k == KindUnproven || k == KindCancelled || k == KindStopped
 		if k.Fatal() != fatal {
 			t.Errorf("%v.Fatal() = %v, want %v", k, k.Fatal(), fatal)

@@ -389,6 +389,9 @@ func (e *engine) runManifest(ctx context.Context, path string, finished []bool, 
 			je.Result, je.Error = "failed", r.err.Error()
 		case r.action == ActionSkip:
 			je.Result = "skipped"
+		case r.action == ActionArchived:
+			// Not done: a run after the restore downloads it, and status counts it until then.
+			je.Result, je.Error = "failed", "archived object ("+archiveClass(r.it.src)+") not downloaded: restore it, then run again"
 		}
 		if err := jr.add(je); err != nil && journalErr == nil {
 			journalErr = err

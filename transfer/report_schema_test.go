@@ -51,6 +51,7 @@ func TestReportMatchesSchema(t *testing.T) {
 	full := &Report{Source: "/fsx/me/out", Destination: "s3://b/p/", DryRun: true, Started: start,
 		Finished: start.Add(4 * time.Second), Seconds: 4.2, Transferred: Count{5, 12 << 20}, Skipped: Count{1, 10},
 		Deleted: Count{2, 20}, Failed: Count{1, 10}, Failures: []Failure{{Key: "a//b", Op: "map key", Error: "unsafe"}},
+		Archived: ArchivedCount{Files: 3, Bytes: 30, RestoreRequested: 2, RestoreInProgress: 1},
 		Released: ReleasedCount{Restored: 1, Skipped: 2, Read: 3, StillReleased: 4}, CleanedUp: 3, Retries: 7,
 		Resumed: 9, Stopped: true, Fatal: "access denied"}
 	minimal := newReport(Options{})

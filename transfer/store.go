@@ -38,6 +38,9 @@ type ObjectInfo struct {
 	// Restore is what S3 said about a restore of an archived object (the listing's RestoreStatus, or HeadObject's
 	// x-amz-restore).
 	Restore RestoreState
+	// ArchiveStatus is HeadObject's x-amz-archive-status (ARCHIVE_ACCESS, DEEP_ARCHIVE_ACCESS): an
+	// INTELLIGENT_TIERING object in one of its archive tiers. Listings never say it; see Archived.
+	ArchiveStatus string
 }
 
 // RestoreState is the state of an archived object's restore.

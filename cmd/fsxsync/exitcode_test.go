@@ -63,7 +63,7 @@ func TestExitCodeOfEveryS3Error(t *testing.T) {
 		{"InvalidDigest", 400, transfer.KindFile, exitSomeFailed},
 		{"XAmzContentChecksumMismatch", 400, transfer.KindFile, exitSomeFailed},
 		{"InvalidRange", 416, transfer.KindFile, exitSomeFailed},
-		{"InvalidObjectState", 403, transfer.KindFile, exitSomeFailed},
+		{"InvalidObjectState", 403, transfer.KindArchived, exitArchived},
 		{"PreconditionFailed", 412, transfer.KindFile, exitSomeFailed},
 		{"EntityTooLarge", 400, transfer.KindFile, exitSomeFailed},
 		{"IncompleteBody", 400, transfer.KindFile, exitSomeFailed},
@@ -82,6 +82,8 @@ func TestExitCodeOfEveryS3Error(t *testing.T) {
 		{"RequestLimitExceeded", 503, transfer.KindFile, exitSomeFailed},
 		{"TooManyRequestsException", 429, transfer.KindFile, exitSomeFailed},
 		{"ProvisionedThroughputExceeded", 400, transfer.KindFile, exitSomeFailed},
+		{"RestoreAlreadyInProgress", 409, transfer.KindFile, exitSomeFailed},
+		{"GlacierExpeditedRetrievalNotAvailable", 503, transfer.KindFile, exitSomeFailed},
 	}
 	known := s3store.ErrorCodes()
 	for _, tt := range tests {
@@ -143,6 +145,7 @@ func TestExitCodeOfOtherErrors(t *testing.T) {
 			Err: fmt.Errorf("get credentials: %w", transfer.WithKind(transfer.KindCredentials, errors.New("no IMDS role")))}), transfer.KindCredentials, exitNoCreds},
 		{"stopped", nil, fmt.Errorf("run: %w", transfer.ErrStopped), transfer.KindStopped, exitIncomplete},
 		{"some failed", nil, errSomeFailed, transfer.KindFile, exitSomeFailed},
+		{"archived objects not downloaded", nil, errArchived, transfer.KindFile, exitArchived},
 		{"SIGTERM", syscall.SIGTERM, context.Canceled, transfer.KindCancelled, exitIncomplete},
 		{"SIGINT", os.Interrupt, context.Canceled, transfer.KindCancelled, exitInterrupted},
 	}

@@ -31,7 +31,8 @@ func forbiddenFixture(t *testing.T) (*ktFixture, *awsproxy.Proxy, []string, stri
 // A 403 is a denial only when it is one. An archived object answers every GET with 403 InvalidObjectState until it
 // is restored (S3 API Reference: GetObject; "Error responses"), whoever asks: the preflight's read probe, which reads
 // the first listed object, must not take that for a missing s3:GetObject and stop the run with exit 3. It proves the
-// permission with a HEAD instead, and the run goes on: the archived object fails alone.
+// permission with a HEAD instead, and the run goes on: the archived object is skipped alone, with a warning, and the
+// run exits 6 (archived objects not downloaded) rather than 1 (see TestArchivedObjectsStageIn).
 func TestArchivedObjectIsNotADenial(t *testing.T) {
 	f, proxy, env, bucket := forbiddenFixture(t)
 	proxy.Archive("GLACIER", "p/a-old.dat")
@@ -41,8 +42,8 @@ func TestArchivedObjectIsNotADenial(t *testing.T) {
 		t.Errorf("check: want exit 0 with GetObject proven by a HEAD of the archived object; got %s", res)
 	}
 	res = f.run(t, env, "sync", "s3://"+bucket+"/p", dst)
-	if res.code != exitSomeFailed || !strings.Contains(res.stderr, "InvalidObjectState") {
-		t.Errorf("sync: want exit 1 with the archived object failing alone; got %s", res)
+	if res.code != exitArchived || !strings.Contains(res.stderr, "key=a-old.dat storage_class=GLACIER") {
+		t.Errorf("sync: want exit %d with the archived object skipped alone; got %s", exitArchived, res)
 	}
 	for _, name := range []string{"b.dat", "c.dat"} {
 		if _, err := os.Stat(filepath.Join(dst, name)); err != nil {

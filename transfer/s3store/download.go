@@ -149,13 +149,13 @@ func (s *Store) getOnce(ctx context.Context, key string, w io.WriterAt, buf []by
 		return nil, transfer.ObjectInfo{}, 0, false, err
 	}
 	defer out.Body.Close()
-	info := transfer.ObjectInfo{
+	info := withArchive(transfer.ObjectInfo{
 		Key:          key,
 		Size:         aws.ToInt64(out.ContentLength),
 		ETag:         trimETag(aws.ToString(out.ETag)),
 		LastModified: aws.ToTime(out.LastModified),
 		Metadata:     out.Metadata,
-	}
+	}, out.StorageClass, out.Restore, "")
 	// Without a checksum on the object (another tool's upload) and without a multipart ETag (whose checksum a HEAD
 	// may still give), there is nothing to check the bytes against: do not spend the CPU on a CRC.
 	sum := aws.ToString(out.ChecksumCRC32C) != "" || strings.Contains(info.ETag, "-")

@@ -61,7 +61,6 @@ var codeKinds = map[string]transfer.Kind{
 	"InvalidDigest":                 transfer.KindFile,
 	"XAmzContentChecksumMismatch":   transfer.KindFile,
 	"InvalidRange":                  transfer.KindFile,
-	"InvalidObjectState":            transfer.KindFile,
 	"PreconditionFailed":            transfer.KindFile,
 	"EntityTooLarge":                transfer.KindFile,
 	"IncompleteBody":                transfer.KindFile,
@@ -80,6 +79,15 @@ var codeKinds = map[string]transfer.Kind{
 	"RequestLimitExceeded":          transfer.KindFile,
 	"TooManyRequestsException":      transfer.KindFile,
 	"ProvisionedThroughputExceeded": transfer.KindFile,
+	// RestoreObject's answers that concern one object (S3 API Reference: RestoreObject): a restore already under
+	// way (which Store.Restore takes as an answer), or no capacity for an Expedited retrieval just now.
+	"RestoreAlreadyInProgress":              transfer.KindFile,
+	"GlacierExpeditedRetrievalNotAvailable": transfer.KindFile,
+
+	// An archived object (S3 Glacier Flexible Retrieval, Deep Archive, an Intelligent-Tiering archive tier) that is
+	// not restored: S3 answers every GET of it with 403 InvalidObjectState, whoever asks. It concerns that object,
+	// never a permission; a download skips it as archived.
+	"InvalidObjectState": transfer.KindArchived,
 }
 
 // ErrorCodes returns a copy of the table of error codes this package classifies, for tests that check every one.

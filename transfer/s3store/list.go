@@ -94,7 +94,7 @@ func (s *Store) split(ctx context.Context, prefix string, emit func(*transfer.Ob
 		var keys []transfer.ObjectInfo
 		var subs []string
 		p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket),
-			Prefix: aws.String(prefix), Delimiter: aws.String("/")})
+			Prefix: aws.String(prefix), Delimiter: aws.String("/"), OptionalObjectAttributes: restoreStatus()})
 		first := true
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
@@ -140,7 +140,8 @@ func (s *Store) split(ctx context.Context, prefix string, emit func(*transfer.Ob
 
 // listRange lists everything under prefix (no delimiter) into pages.
 func (s *Store) listRange(ctx context.Context, prefix string, pages chan<- []transfer.ObjectInfo) error {
-	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)})
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix),
+		OptionalObjectAttributes: restoreStatus()})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
@@ -159,9 +160,27 @@ func (s *Store) listRange(ctx context.Context, prefix string, pages chan<- []tra
 	return nil
 }
 
+// restoreStatus asks a listing for each archived object's restore state (x-amz-optional-object-attributes:
+// RestoreStatus; S3 API Reference: ListObjectsV2, OptionalObjectAttributes), so that a download knows which archived
+// objects it can read before any GET. S3 gives it only for objects whose restore was asked for. A server that does
+// not know the header ignores it (versitygw v1.8.0 does): its objects are then never archived.
+func restoreStatus() []s3types.OptionalObjectAttributes {
+	return []s3types.OptionalObjectAttributes{s3types.OptionalObjectAttributesRestoreStatus}
+}
+
 func objectInfo(o s3types.Object) transfer.ObjectInfo {
-	return transfer.ObjectInfo{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), ETag: trimETag(aws.ToString(o.ETag)),
-		LastModified: aws.ToTime(o.LastModified)}
+	info := transfer.ObjectInfo{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), ETag: trimETag(aws.ToString(o.ETag)),
+		LastModified: aws.ToTime(o.LastModified), StorageClass: string(o.StorageClass)}
+	// S3 gives a RestoreStatus only for an object whose restore was asked for: in progress, or done until its expiry.
+	if rs := o.RestoreStatus; rs != nil {
+		switch {
+		case aws.ToBool(rs.IsRestoreInProgress):
+			info.Restore = transfer.RestoreOngoing
+		case rs.IsRestoreInProgress != nil || rs.RestoreExpiryDate != nil:
+			info.Restore = transfer.RestoreDone
+		}
+	}
+	return info
 }
 
 // ListUploads lists the multipart uploads open under prefix.
