@@ -39,10 +39,14 @@ const abortTimeout = 10 * time.Second
 // hash), S3 verifies and returns it, and the parts' CRCs combine into the whole object's, which S3 checks again at
 // completion. A failure, or a source that changed, aborts the upload: nothing is stored under the key.
 func (s *Store) putMultipart(ctx context.Context, key string, src sourceFile, size int64, meta map[string]string, ps int64) (string, error) {
-	created, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+	in := &s3.CreateMultipartUploadInput{
 		Bucket: aws.String(s.bucket), Key: aws.String(key), Metadata: meta,
 		ChecksumAlgorithm: s3types.ChecksumAlgorithmCrc32c, ChecksumType: s3types.ChecksumTypeFullObject,
-	})
+	}
+	// The encryption is asked for once, here: the parts and the completion inherit it (UploadPart takes only SSE-C
+	// headers, S3 API Reference: UploadPart).
+	s.enc.OnCreate(in)
+	created, err := s.client.CreateMultipartUpload(ctx, in)
 	if err != nil {
 		return "", err
 	}

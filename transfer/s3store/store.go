@@ -27,12 +27,16 @@ type Store struct {
 	partSize        int64
 	partConcurrency int
 	bufs            *bufPool
+	enc             Encryption // what every object this store creates is encrypted with
 }
 
-// Options tune multipart transfers.
+// Options tune multipart transfers and say how uploads are encrypted.
 type Options struct {
 	PartSize        int64 // bytes per part; 0 = transfer.DefaultPartSize
 	PartConcurrency int   // parts in flight per file; 0 = transfer.DefaultPartConcurrency
+	// Encryption is the server-side encryption of every object uploaded (--sse); the zero value leaves it to the
+	// bucket's default encryption.
+	Encryption Encryption
 }
 
 const (
@@ -69,7 +73,7 @@ func New(client *s3.Client, bucket string, o Options) *Store {
 		to.FailTimeout = 10 * time.Second
 	})
 	return &Store{client: client, tm: t, bucket: bucket, partSize: o.PartSize, partConcurrency: o.PartConcurrency,
-		bufs: &bufPool{}}
+		bufs: &bufPool{}, enc: o.Encryption}
 }
 
 // fail wraps an error of operation op on key with the operation, the object's URL and the engine's kind.
@@ -80,19 +84,19 @@ func (s *Store) fail(op, key string, err error) error {
 // Bucket is the bucket this store works in.
 func (s *Store) Bucket() string { return s.bucket }
 
-// Head fetches one object's size, ETag and user metadata.
+// Head fetches one object's size, ETag, user metadata, storage class and restore state.
 func (s *Store) Head(ctx context.Context, key string) (transfer.ObjectInfo, error) {
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	if err != nil {
 		return transfer.ObjectInfo{}, s.fail("head", key, err)
 	}
-	return transfer.ObjectInfo{
+	return withArchive(transfer.ObjectInfo{
 		Key:          key,
 		Size:         aws.ToInt64(out.ContentLength),
 		ETag:         trimETag(aws.ToString(out.ETag)),
 		LastModified: aws.ToTime(out.LastModified),
 		Metadata:     out.Metadata,
-	}, nil
+	}, out.StorageClass, out.Restore, out.ArchiveStatus), nil
 }
 
 // Delete removes one object.
