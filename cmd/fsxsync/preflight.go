@@ -17,6 +17,7 @@ import (
 
 	"github.com/fsxsync/fsxsync/transfer"
 	"github.com/fsxsync/fsxsync/transfer/preflight"
+	"github.com/fsxsync/fsxsync/transfer/s3store"
 )
 
 // preflightRequest is what the preflight checks, for cp, sync and check alike.
@@ -26,8 +27,12 @@ type preflightRequest struct {
 	requireIdentity            bool
 	// requestPayer is --request-payer requester, for the preflight's advice.
 	requestPayer bool
+	// encryption is what uploads ask for (--sse): the probes ask for it too, and its KMS key is proven.
+	encryption s3store.Encryption
 	// strict makes a requirement left not checked fatal (fsxsync check always, transfers with --strict).
 	strict bool
+	// restoreArchived is --restore-archived on a download that is not a dry run: s3:RestoreObject is required.
+	restoreArchived bool
 }
 
 // preflightOutput says where the preflight reports: the whole table to out when verbose (fsxsync check) or when
@@ -44,7 +49,8 @@ type preflightOutput struct {
 func runPreflight(ctx context.Context, cfg aws.Config, s3c *s3.Client, r preflightRequest, po preflightOutput) (*preflight.Report, error) {
 	rep, err := preflight.Run(ctx, preflight.Input{
 		Src: r.src, Dst: r.dst, Recursive: r.recursive, Compare: r.compare, Delete: r.delete,
-		Region: cfg.Region, RequestPayer: r.requestPayer, Caller: callerInput(cfg, r.requireIdentity), S3: s3c, IAM: iam.NewFromConfig(cfg),
+		Region: cfg.Region, RequestPayer: r.requestPayer, Encryption: r.encryption, Caller: callerInput(cfg, r.requireIdentity), S3: s3c, IAM: iam.NewFromConfig(cfg),
+		RestoreArchived: r.restoreArchived,
 	})
 	var moved *preflight.RegionError
 	if rep == nil || errors.As(err, &moved) {

@@ -1,15 +1,17 @@
 // Package awsproxy is a reverse proxy for tests that stands in front of a local S3 server (versitygw) on 127.0.0.1
 // and gives it the behaviours of real AWS that the local server lacks: archived objects, buckets in another region,
-// Requester Pays buckets, directory-bucket listings in no particular order, and arbitrary S3 error answers. Each
-// method's comment names the AWS documentation page that describes the behaviour it emulates.
+// Requester Pays buckets, SSE-KMS default encryption, bucket policies that require encryption, directory-bucket
+// listings in no particular order, and arbitrary S3 error answers. Each method's comment names the AWS documentation
+// page that describes the behaviour it emulates.
 //
 // Every request that no behaviour answers is forwarded to the server unchanged: the method, the request target
 // exactly as the client sent it (path and raw query), every header (Host, Authorization and x-amz-* included) and
 // the body, streamed. So a SigV4 signature made for the proxy's address verifies at the server. Answers the proxy
 // rewrites (a listing, a HEAD with a storage class) are changed only where the behaviour says.
 //
-// Requests are addressed path-style (http://127.0.0.1:PORT/BUCKET/KEY), as the tests' clients send them; the proxy
-// does not understand virtual-hosted-style addressing.
+// Requests are addressed path-style (http://127.0.0.1:PORT/BUCKET/KEY), as the tests' clients send them, or
+// virtual-hosted-style for the one domain VirtualHosts names (http://BUCKET.DOMAIN/KEY, sent to the proxy as to a
+// forward proxy: how the tests reach S3 access points).
 //
 // # No route to an endpoint
 //
@@ -58,13 +60,15 @@ const (
 	ByWrongRegion Behaviour = "WrongRegion"
 	// ByRequirePayer: RequirePayer answered 403 AccessDenied, or added x-amz-request-charged to an answer.
 	ByRequirePayer Behaviour = "RequirePayer"
-	// ByArchive: Archive answered 403 InvalidObjectState, added x-amz-storage-class to a HeadObject answer, or
-	// rewrote a listing's storage classes.
+	// ByArchive: Archive answered 403 InvalidObjectState or a RestoreObject, added x-amz-storage-class or
+	// x-amz-restore to a HeadObject answer, or rewrote a listing's storage classes or restore states.
 	ByArchive Behaviour = "Archive"
 	// ByUnordered: Unordered shuffled a listing.
 	ByUnordered Behaviour = "Unordered"
 	// ByDefaultKMSKey: DefaultKMSKey answered GetBucketEncryption or marked an object answer as SSE-KMS.
 	ByDefaultKMSKey Behaviour = "DefaultKMSKey"
+	// ByRequireSSE: RequireSSE answered 403 AccessDenied, or said in an answer the encryption its request asked for.
+	ByRequireSSE Behaviour = "RequireSSE"
 )
 
 // Request is one request the proxy received.
@@ -81,6 +85,11 @@ type Request struct {
 	// By names the behaviours that answered the request or changed its answer, in the order they acted; empty when
 	// the server's answer went back unchanged.
 	By []Behaviour
+	// Restore is the restore a RestoreObject request asked for, when the proxy answered it (see Archive).
+	Restore *RestoreRequest
+	// SSE holds the request's server-side encryption headers (x-amz-server-side-encryption and the headers that begin
+	// with it: the KMS key id, the Bucket Key), under their canonical names; nil when it had none.
+	SSE http.Header
 }
 
 // Proxy is a running proxy. Its methods may be called while requests are in flight; a behaviour applies to the
@@ -116,6 +125,16 @@ type settings struct {
 	unordered bool              // Unordered
 	seed      uint64            // Unordered's seed
 	kmsKey    string            // DefaultKMSKey: the buckets' SSE-KMS key
+	sse       *sseRule          // RequireSSE
+	domain    string            // VirtualHosts: the domain of virtual-hosted-style requests
+
+	// restores holds each archived key's restore, once asked for or marked done (restore.go).
+	restores map[string]restoreState
+}
+
+// sseRule is what RequireSSE requires of an upload's encryption headers.
+type sseRule struct {
+	alg, keyID string
 }
 
 // errorRule is one AnswerError.
@@ -221,6 +240,64 @@ func (p *Proxy) DefaultKMSKey(key string) {
 	p.set.kmsKey = key
 }
 
+// RequireSSE emulates a bucket policy that denies uploads without server-side encryption, such as the ones in the S3
+// User Guide's "Using server-side encryption with AWS KMS keys (SSE-KMS)" (requiring SSE-KMS for all objects written
+// to a bucket) and "Using server-side encryption with Amazon S3 managed keys (SSE-S3)": a Deny of s3:PutObject whose
+// condition is on s3:x-amz-server-side-encryption and s3:x-amz-server-side-encryption-aws-kms-key-id, the request
+// headers of those names (S3 API Reference: PutObject, CreateMultipartUpload).
+//
+// A PutObject or CreateMultipartUpload (both are s3:PutObject) of any bucket whose x-amz-server-side-encryption
+// header is not alg, or, when keyID is not "", whose x-amz-server-side-encryption-aws-kms-key-id is not keyID, gets
+// 403 AccessDenied without being forwarded, worded as S3 words an explicit deny to a principal of the bucket's
+// account ("Troubleshoot access denied (403 Forbidden) errors in Amazon S3": access denied message examples): "User:
+// arn:aws:iam::000000000000:root is not authorized to perform: s3:PutObject on resource: "arn:aws:s3:::BUCKET/KEY"
+// with an explicit deny in a resource-based policy". The proxy cannot know who signed, so the principal is always that
+// one. An alg of "" accepts any algorithm but no header (a Null condition). UploadPart and CompleteMultipartUpload
+// carry no such header and are not checked, as S3 does not check them either: the upload's encryption was set when
+// it was created. The comparison is exact, as a StringNotEquals condition is: a key given as an alias does not meet a
+// keyID that is an ARN.
+//
+// The requests that meet the rule are forwarded: versitygw v1.8.0 accepts the headers, ignores them and stores the
+// object unencrypted. As S3 does, the proxy's answer to them then says the encryption asked for:
+// x-amz-server-side-encryption, the KMS key id as the request gave it (S3 would name the key's ARN, which only KMS
+// knows), and x-amz-server-side-encryption-bucket-key-enabled when the request asked for a Bucket Key. No KMS
+// permission is checked: a KMS refusal is emulated with AnswerError, as for DefaultKMSKey.
+func (p *Proxy) RequireSSE(alg, keyID string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.set.sse = &sseRule{alg: alg, keyID: keyID}
+}
+
+// The encryption headers of a request (S3 API Reference: PutObject).
+const (
+	hdrSSE          = "X-Amz-Server-Side-Encryption"
+	hdrSSEKMSKeyID  = "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id"
+	hdrSSEBucketKey = "X-Amz-Server-Side-Encryption-Bucket-Key-Enabled"
+)
+
+// met reports whether r's encryption headers meet the rule.
+func (s *sseRule) met(r *http.Request) bool {
+	alg := r.Header.Get(hdrSSE)
+	if alg == "" || s.alg != "" && alg != s.alg {
+		return false
+	}
+	return s.keyID == "" || r.Header.Get(hdrSSEKMSKeyID) == s.keyID
+}
+
+// sseHeaders returns the request's server-side encryption headers, or nil.
+func sseHeaders(r *http.Request) http.Header {
+	var h http.Header
+	for k, vs := range r.Header {
+		if strings.HasPrefix(k, hdrSSE) {
+			if h == nil {
+				h = http.Header{}
+			}
+			h[k] = slices.Clone(vs)
+		}
+	}
+	return h
+}
+
 // Archive puts keys, in every bucket, in an archive storage class: class is GLACIER or DEEP_ARCHIVE. It emulates
 // what S3 does with an archived object that has not been restored (S3 API Reference: GetObject, HeadObject,
 // ListObjectsV2; "Error responses"):
@@ -230,6 +307,11 @@ func (p *Proxy) DefaultKMSKey(key string) {
 //   - HeadObject is forwarded, and its answer's x-amz-storage-class says class (versitygw says STANDARD).
 //   - ListObjectsV2 (and ListObjects) answers are forwarded and rewritten so that those keys' <StorageClass> says
 //     class (versitygw says STANDARD).
+//   - RestoreObject is authorized by versitygw and answered as S3 does: 202 Accepted, then 409
+//     RestoreAlreadyInProgress while the restore is under way, which HeadObject's x-amz-restore and, when asked for,
+//     a listing's <RestoreStatus> show; RestoreDone ends it, and GetObject is then forwarded (S3 API Reference:
+//     RestoreObject, HeadObject, ListObjectsV2 OptionalObjectAttributes; S3 User Guide, "Restoring an archived
+//     object"). restore.go has the details.
 //
 // Calling Archive again for a key changes its class.
 func (p *Proxy) Archive(class string, keys ...string) {
@@ -314,17 +396,19 @@ func (p *Proxy) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer p.handlers.Done()
-	rec := Request{Method: r.Method, URI: r.RequestURI, Op: Op(r)}
-	p.serve(w, r, set, &rec)
+	view := pathStyle(r, set.domain)
+	rec := Request{Method: r.Method, URI: r.RequestURI, Op: Op(view), SSE: sseHeaders(r)}
+	p.serve(w, r, view, set, &rec)
 	p.record(rec)
 }
 
 // serve answers r with the behaviours in set, or forwards it, and fills in rec.
-func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, set settings, rec *Request) {
-	bucket, key := BucketKey(r)
+// view is r as a path-style request (pathStyle), which the behaviours read; r itself is what is forwarded.
+func (p *Proxy) serve(w http.ResponseWriter, r, view *http.Request, set settings, rec *Request) {
+	bucket, key := BucketKey(view)
 
 	for _, rule := range set.rules {
-		if rule.match(r) {
+		if rule.match(view) {
 			rec.By = append(rec.By, ByAnswerError)
 			// The rule's own headers come last, so that they win over the behaviours' headers.
 			p.addBucketRegion(w, rec, set)
@@ -358,6 +442,14 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, set settings, rec 
 		return
 	}
 
+	if set.sse != nil && (rec.Op == "PutObject" || rec.Op == "CreateMultipartUpload") && !set.sse.met(r) {
+		rec.By = append(rec.By, ByRequireSSE)
+		rec.Status = http.StatusForbidden
+		writeError(w, r, rec.Status, "AccessDenied", "User: arn:aws:iam::000000000000:root is not authorized to perform: "+
+			`s3:PutObject on resource: "arn:aws:s3:::`+bucket+"/"+key+`" with an explicit deny in a resource-based policy`)
+		return
+	}
+
 	if set.kmsKey != "" && rec.Op == "GetBucketEncryption" {
 		rec.By = append(rec.By, ByDefaultKMSKey)
 		rec.Status = http.StatusOK
@@ -374,7 +466,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, set settings, rec 
 	}
 
 	class, archived := set.archived[key]
-	if archived && rec.Op == "GetObject" {
+	if len(set.archived) > 0 && rec.Op == "RestoreObject" {
+		p.serveRestore(w, r, set, rec, key)
+		return
+	}
+	restore, restoring := set.restores[key]
+	if archived && rec.Op == "GetObject" && !restore.done {
 		rec.By = append(rec.By, ByArchive)
 		rec.Status = http.StatusForbidden
 		writeError(w, r, rec.Status, "InvalidObjectState", "The operation is not valid for the object's storage class",
@@ -408,15 +505,30 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, set settings, rec 
 		w.Header().Set("x-amz-server-side-encryption", "aws:kms")
 		w.Header().Set("x-amz-server-side-encryption-aws-kms-key-id", set.kmsKey)
 	}
+	if set.sse != nil && success && (rec.Op == "PutObject" || rec.Op == "CreateMultipartUpload") && r.Header.Get(hdrSSE) != "" {
+		// After DefaultKMSKey: a request's own encryption overrides the bucket's default.
+		rec.By = append(rec.By, ByRequireSSE)
+		w.Header().Set(hdrSSE, r.Header.Get(hdrSSE))
+		w.Header().Del(hdrSSEKMSKeyID)
+		if k := r.Header.Get(hdrSSEKMSKeyID); k != "" {
+			w.Header().Set(hdrSSEKMSKeyID, k)
+		}
+		if strings.EqualFold(r.Header.Get(hdrSSEBucketKey), "true") {
+			w.Header().Set(hdrSSEBucketKey, "true")
+		}
+	}
 	if archived && rec.Op == "HeadObject" && success {
 		rec.By = append(rec.By, ByArchive)
 		w.Header().Set("x-amz-storage-class", class)
+		if h := restoreHeader(restore, restoring); h != "" {
+			w.Header().Set("x-amz-restore", h)
+		}
 	}
 
 	isList := rec.Op == "ListObjectsV2" || rec.Op == "ListObjects"
 	shuffle := set.unordered && rec.Op == "ListObjectsV2"
 	if isList && resp.StatusCode == http.StatusOK && (len(set.archived) > 0 || shuffle) {
-		p.rewriteListing(w, r, resp, set, shuffle, rec)
+		p.rewriteListing(w, view, resp, set, shuffle, rec)
 		return
 	}
 
@@ -464,6 +576,14 @@ func (p *Proxy) rewriteListing(w http.ResponseWriter, r *http.Request, resp *htt
 		rec.Status = http.StatusBadGateway
 		http.Error(w, "awsproxy: rewriting the listing: "+err.Error(), rec.Status)
 		return
+	}
+	if len(set.restores) > 0 && wantsRestoreStatus(r) {
+		out, err = addRestoreStatus(out, set.restores)
+		if err != nil {
+			rec.Status = http.StatusBadGateway
+			http.Error(w, "awsproxy: adding restore states to the listing: "+err.Error(), rec.Status)
+			return
+		}
 	}
 	if archivedAny {
 		rec.By = append(rec.By, ByArchive)

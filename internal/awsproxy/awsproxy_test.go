@@ -659,3 +659,130 @@ func TestDefaultKMSKey(t *testing.T) {
 		t.Errorf("GetObject: encryption %s with %q, want aws:kms with the key", out.ServerSideEncryption, aws.ToString(out.SSEKMSKeyId))
 	}
 }
+
+// The server fact RequireSSE relies on: versitygw v1.8.0 accepts the server-side encryption headers on PutObject and
+// CreateMultipartUpload, AES256, aws:kms and aws:kms:dsse alike, stores the object, and says nothing of encryption in
+// its answers.
+func TestVersitygwIgnoresSSEHeaders(t *testing.T) {
+	srv := s3test.Shared(t)
+	c := srv.Client()
+	bucket := srv.NewBucket(t)
+	for _, alg := range []types.ServerSideEncryption{types.ServerSideEncryptionAes256, types.ServerSideEncryptionAwsKms,
+		types.ServerSideEncryptionAwsKmsDsse} {
+		in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("put-" + string(alg)), Body: strings.NewReader("v"),
+			ServerSideEncryption: alg}
+		create := &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("mpu-" + string(alg)), ServerSideEncryption: alg}
+		if alg != types.ServerSideEncryptionAes256 {
+			in.SSEKMSKeyId, create.SSEKMSKeyId = aws.String("alias/k"), aws.String("alias/k")
+		}
+		out, err := c.PutObject(ctx(t), in)
+		if err != nil || out.ServerSideEncryption != "" {
+			t.Errorf("PutObject %s: %v, answer says %q", alg, err, out.ServerSideEncryption)
+		}
+		if got, err := get(t, c, bucket, "put-"+string(alg)); got != "v" {
+			t.Errorf("PutObject %s stored %q, %v", alg, got, err)
+		}
+		mpu, err := c.CreateMultipartUpload(ctx(t), create)
+		if err != nil || mpu.ServerSideEncryption != "" {
+			t.Errorf("CreateMultipartUpload %s: %v", alg, err)
+			continue
+		}
+		c.AbortMultipartUpload(ctx(t), &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: create.Key, UploadId: mpu.UploadId})
+	}
+}
+
+// RequireSSE: a bucket policy that denies uploads without server-side encryption under one key. PutObject and
+// CreateMultipartUpload without the headers, or with another algorithm or key, get S3's explicit-deny AccessDenied and
+// never reach the server; with them they are stored, the answer says the encryption asked for, and the log records
+// the headers. UploadPart and CompleteMultipartUpload carry no such header and pass.
+func TestRequireSSE(t *testing.T) {
+	srv, p := start(t)
+	bucket := srv.NewBucket(t)
+	const key = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	p.RequireSSE("aws:kms", key)
+	c := client(srv, p.URL, srv.Region)
+
+	refused := []struct {
+		name string
+		put  *s3.PutObjectInput
+	}{
+		{"no header", &s3.PutObjectInput{}},
+		{"AES256", &s3.PutObjectInput{ServerSideEncryption: types.ServerSideEncryptionAes256}},
+		{"aws:kms with the aws/s3 key", &s3.PutObjectInput{ServerSideEncryption: types.ServerSideEncryptionAwsKms}},
+		{"aws:kms with the key's alias", &s3.PutObjectInput{ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String("alias/k")}},
+	}
+	for _, r := range refused {
+		in := r.put
+		in.Bucket, in.Key, in.Body = aws.String(bucket), aws.String("refused"), strings.NewReader("v")
+		_, err := c.PutObject(ctx(t), in)
+		var apiErr smithy.APIError
+		if status, _ := response(err); status != http.StatusForbidden || !errors.As(err, &apiErr) || apiErr.ErrorCode() != "AccessDenied" ||
+			apiErr.ErrorMessage() != `User: arn:aws:iam::000000000000:root is not authorized to perform: s3:PutObject on resource: "arn:aws:s3:::`+
+				bucket+`/refused" with an explicit deny in a resource-based policy` {
+			t.Errorf("PutObject with %s: %v; want 403 AccessDenied, an explicit deny of s3:PutObject", r.name, err)
+		}
+	}
+	_, err := c.CreateMultipartUpload(ctx(t), &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("refused")})
+	if errorCode(err) != "AccessDenied" {
+		t.Errorf("CreateMultipartUpload without the headers: %v; want AccessDenied", err)
+	}
+	if _, err := get(t, srv.Client(), bucket, "refused"); errorCode(err) != "NoSuchKey" {
+		t.Errorf("a refused upload reached the server: %v", err)
+	}
+	for _, r := range p.Requests() {
+		if r.Forwarded || r.Status != http.StatusForbidden || !slices.Equal(r.By, []Behaviour{ByRequireSSE}) {
+			t.Errorf("refused request logged as %+v", r)
+		}
+	}
+
+	out, err := c.PutObject(ctx(t), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("small"), Body: strings.NewReader("v"),
+		ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(key), BucketKeyEnabled: aws.Bool(true)})
+	if err != nil {
+		t.Fatalf("PutObject with the headers: %v", err)
+	}
+	if out.ServerSideEncryption != types.ServerSideEncryptionAwsKms || aws.ToString(out.SSEKMSKeyId) != key || !aws.ToBool(out.BucketKeyEnabled) {
+		t.Errorf("PutObject answer says %q, %q, bucket key %v", out.ServerSideEncryption, aws.ToString(out.SSEKMSKeyId), aws.ToBool(out.BucketKeyEnabled))
+	}
+	if got, err := get(t, srv.Client(), bucket, "small"); got != "v" {
+		t.Errorf("the server stored %q, %v", got, err)
+	}
+
+	mpu, err := c.CreateMultipartUpload(ctx(t), &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("large"),
+		ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(key)})
+	if err != nil {
+		t.Fatalf("CreateMultipartUpload with the headers: %v", err)
+	}
+	if mpu.ServerSideEncryption != types.ServerSideEncryptionAwsKms || aws.ToString(mpu.SSEKMSKeyId) != key || mpu.BucketKeyEnabled != nil {
+		t.Errorf("CreateMultipartUpload answer says %q, %q, bucket key %v", mpu.ServerSideEncryption, aws.ToString(mpu.SSEKMSKeyId), mpu.BucketKeyEnabled)
+	}
+	part, err := c.UploadPart(ctx(t), &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String("large"), UploadId: mpu.UploadId,
+		PartNumber: aws.Int32(1), Body: strings.NewReader("w")})
+	if err != nil {
+		t.Fatalf("UploadPart: %v", err)
+	}
+	_, err = c.CompleteMultipartUpload(ctx(t), &s3.CompleteMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("large"),
+		UploadId: mpu.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{ETag: part.ETag, PartNumber: aws.Int32(1)}}}})
+	if err != nil {
+		t.Fatalf("CompleteMultipartUpload: %v", err)
+	}
+	if got, err := get(t, srv.Client(), bucket, "large"); got != "w" {
+		t.Errorf("the server stored %q, %v", got, err)
+	}
+
+	logged := map[string]http.Header{}
+	for _, r := range p.Requests() {
+		if r.Forwarded {
+			logged[r.Op] = r.SSE
+		}
+	}
+	if h := logged["PutObject"]; h.Get("X-Amz-Server-Side-Encryption") != "aws:kms" || h.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id") != key ||
+		h.Get("X-Amz-Server-Side-Encryption-Bucket-Key-Enabled") != "true" {
+		t.Errorf("the log's PutObject headers: %v", h)
+	}
+	if h := logged["CreateMultipartUpload"]; h.Get("X-Amz-Server-Side-Encryption") != "aws:kms" || h.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id") != key {
+		t.Errorf("the log's CreateMultipartUpload headers: %v", h)
+	}
+	if h := logged["UploadPart"]; h != nil {
+		t.Errorf("the log's UploadPart headers: %v, want none", h)
+	}
+}

@@ -17,10 +17,10 @@ func BucketKey(r *http.Request) (bucket, key string) {
 // Op names the S3 operation of a path-style request, from its method, path and query, as the S3 API Reference names
 // it: ListBuckets; on a bucket ListObjectsV2, ListObjects, ListObjectVersions, ListMultipartUploads, HeadBucket,
 // CreateBucket, DeleteBucket, DeleteObjects, GetBucketLocation, GetBucketEncryption, PutBucketEncryption,
-// GetBucketVersioning, GetBucketRequestPayment; on an object GetObject, HeadObject, PutObject, CopyObject,
-// DeleteObject, CreateMultipartUpload, UploadPart, UploadPartCopy, CompleteMultipartUpload, AbortMultipartUpload,
-// ListParts, RestoreObject, GetObjectAttributes, GetObjectTagging, PutObjectTagging. It returns "" for a request
-// it does not recognise.
+// GetBucketVersioning, GetBucketRequestPayment, CreateSession (directory buckets); on an object GetObject,
+// HeadObject, PutObject, CopyObject, DeleteObject, CreateMultipartUpload, UploadPart, UploadPartCopy,
+// CompleteMultipartUpload, AbortMultipartUpload, ListParts, RestoreObject, GetObjectAttributes, GetObjectTagging,
+// PutObjectTagging. It returns "" for a request it does not recognise.
 func Op(r *http.Request) string {
 	bucket, key := BucketKey(r)
 	q := r.URL.Query()
@@ -56,6 +56,8 @@ func bucketOp(method string, has func(string) bool) string {
 			return "GetBucketVersioning"
 		case has("requestPayment"):
 			return "GetBucketRequestPayment"
+		case has("session"):
+			return "CreateSession"
 		}
 		return "ListObjects"
 	case http.MethodHead:

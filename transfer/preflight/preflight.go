@@ -54,6 +54,8 @@ type S3 interface {
 	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
 	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+	RestoreObject(context.Context, *s3.RestoreObjectInput, ...func(*s3.Options)) (*s3.RestoreObjectOutput, error)
+	CreateSession(context.Context, *s3.CreateSessionInput, ...func(*s3.Options)) (*s3.CreateSessionOutput, error)
 }
 
 // STS resolves the caller.
@@ -73,12 +75,18 @@ type Input struct {
 	Recursive bool
 	Compare   bool // sync (compares, so reads metadata) rather than cp
 	Delete    bool
+	// RestoreArchived is --restore-archived: a download asks S3 to restore the archived objects it meets.
+	RestoreArchived bool
 	// Region is the region the S3 client signs for. When the bucket says it is elsewhere, Run stops at once with a
 	// *RegionError, before any probe: probes sent to the wrong region prove nothing.
 	Region string
 	// RequestPayer says the requests confirm payment (--request-payer requester); without it, a bucket that refuses
 	// everything gets a hint that it may be a Requester Pays bucket.
 	RequestPayer bool
+	// Encryption is what uploads ask for (--sse, --sse-kms-key-id, --bucket-key). The probes that create objects or
+	// uploads send it too, so that a bucket policy requiring it lets them through and the KMS key they prove is the
+	// uploads' own.
+	Encryption s3store.Encryption
 	// Caller says how to find out who the caller is: credentials, STS, and what to fall back on without STS.
 	Caller CallerInput
 	S3     S3
@@ -266,11 +274,12 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		}
 	}
 	reqs := Requirements(RequirementsInput{Partition: rep.Caller.Identity.Partition, Bucket: remote.Bucket, Prefix: prefix,
-		Upload: dir == transfer.Upload, Recursive: in.Recursive, Compare: in.Compare, Delete: in.Delete, KMSKeyARN: rep.KMSKey})
+		Upload: dir == transfer.Upload, Recursive: in.Recursive, Compare: in.Compare, Delete: in.Delete, KMSKeyARN: rep.KMSKey,
+		Encryption: in.Encryption, Restore: in.RestoreArchived, Region: in.Region, Account: rep.Caller.Identity.Account})
 
 	sim := simulate(ctx, in.IAM, rep.Caller.Identity, reqs)
 	pr := &prober{s3: in.S3, bucket: remote.Bucket, prefix: prefix, recursive: in.Recursive, upload: dir == transfer.Upload,
-		probeKey: probeKey(prefix, in.Recursive)}
+		probeKey: probeKey(prefix, in.Recursive), enc: in.Encryption}
 	kmsDenied := map[string]*kmsDenial{} // by kms: action, from the S3 probes that met the key's refusal
 	for _, req := range reqs {
 		row := Row{Check: describeRequirement(req), Result: NotChecked, Method: "-", Required: true}
@@ -345,6 +354,15 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 			// a plain AccessDenied (S3 User Guide, "Requester Pays buckets"): nothing else tells it apart.
 			fix += fmt.Sprintf("\nEvery S3 request was refused. If s3://%s is a Requester Pays bucket of another account, it refuses\n"+
 				"every request that does not confirm payment: add --request-payer requester (you pay for the transfer).\n", remote.Bucket)
+		}
+		if dir == transfer.Upload && in.Encryption.Algorithm == "" && uploadRefusedByProbe(rep.Denied) {
+			// A bucket policy that denies s3:PutObject without x-amz-server-side-encryption (S3 User Guide, "Using
+			// server-side encryption with AWS KMS keys (SSE-KMS)": requiring SSE-KMS for all objects written to a
+			// bucket) refuses the upload probe like a missing permission; S3's answer may say "explicit deny in a
+			// resource-based policy", or only "Access Denied" to another account.
+			fix += fmt.Sprintf("\nIf s3://%s has a bucket policy that refuses uploads without server-side encryption,\n"+
+				"give the encryption it asks for: --sse AES256, or --sse aws:kms with --sse-kms-key-id KEY (the policy\n"+
+				"names the key).\n", remote.Bucket)
 		}
 		return rep, &DeniedError{Principal: rep.Caller.Principal(), Denials: rep.Denied, Fix: fix}
 	}
@@ -455,7 +473,7 @@ func checkBucket(ctx context.Context, rep *Report, c S3, bucket string) error {
 			if d := r.ApplyServerSideEncryptionByDefault; d != nil && strings.HasPrefix(string(d.SSEAlgorithm), "aws:kms") {
 				rep.KMSKey = aws.ToString(d.KMSMasterKeyID)
 				if rep.KMSKey == "" {
-					rep.KMSKey = "aws/s3"
+					rep.KMSKey = s3store.AWSManagedKey
 				}
 			}
 		}
@@ -505,13 +523,18 @@ func simulate(ctx context.Context, c IAM, id Identity, reqs []Requirement) map[s
 	}
 	results := map[string]simResult{}
 	for _, r := range reqs {
+		if !strings.HasPrefix(r.Resource, "arn:") {
+			// A KMS key given as a key id or an alias (--sse-kms-key-id, or aws/s3): the simulator takes ARNs only,
+			// and refusing one would end the whole simulation. The probes decide that row.
+			continue
+		}
 		in := &iam.SimulatePrincipalPolicyInput{
 			PolicySourceArn: aws.String(source),
 			ActionNames:     []string{r.Action},
 			ResourceArns:    []string{r.Resource},
 		}
-		if r.Action == actListBucket && r.Prefix != "" {
-			in.ContextEntries = []iamtypes.ContextEntry{{ContextKeyName: aws.String("s3:prefix"),
+		if s3Action(r.Action) == actListBucket && r.Prefix != "" {
+			in.ContextEntries = []iamtypes.ContextEntry{{ContextKeyName: aws.String(prefixKey(r.Action)),
 				ContextKeyType: iamtypes.ContextKeyTypeEnumString, ContextKeyValues: []string{r.Prefix}}}
 		}
 		sctx, cancel := context.WithTimeout(ctx, stsTimeout)
@@ -548,8 +571,11 @@ type prober struct {
 	del         *probeResult // the DeleteObject probe, once run
 	leftovers   []string     // what probes left behind and could not remove
 	upload      bool
-	// kmsGenerate and kmsRead are what the S3 probes proved of the bucket's KMS key on the way: a multipart upload
-	// started under the key needs kms:GenerateDataKey, a read of an object encrypted under it kms:Decrypt.
+	// enc is the uploads' encryption, which every probe that creates an object or an upload asks for too.
+	enc s3store.Encryption
+	// kmsGenerate and kmsRead are what the S3 probes proved of the KMS key on the way (the bucket's, or the one the
+	// uploads ask for): a multipart upload started under the key needs kms:GenerateDataKey, a read of an object
+	// encrypted under it kms:Decrypt.
 	kmsGenerate, kmsRead *probeResult
 }
 
@@ -602,7 +628,7 @@ func (p *prober) outcome(err error) probeResult {
 		if errors.As(err, &api) {
 			if action := kmsAction.FindString(api.ErrorMessage()); action != "" {
 				return probeResult{done: true, allowed: true, err: err,
-					detail: "S3 allowed it; the bucket's KMS key refused " + action + " (see its row)",
+					detail: "S3 allowed it; the KMS key refused " + action + " (see its row)",
 					kms:    &kmsDenial{action: action, key: kmsKeyARN.FindString(api.ErrorMessage()), message: transfer.Brief(err)}}
 			}
 		}
@@ -613,7 +639,16 @@ func (p *prober) outcome(err error) probeResult {
 
 func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
 	b := aws.String(p.bucket)
-	switch r.Action {
+	switch s3Action(r.Action) {
+	case actCreateSession:
+		// The SDK opens sessions by itself, and a refusal then reaches the caller inside a credentials error that
+		// keeps none of S3's answer; asked for outright, CreateSession answers as any operation does.
+		mode := s3types.SessionModeReadOnly
+		if p.upload {
+			mode = s3types.SessionModeReadWrite
+		}
+		_, err := p.s3.CreateSession(ctx, &s3.CreateSessionInput{Bucket: b, SessionMode: mode})
+		return p.outcome(err)
 	case actListBucket:
 		in := &s3.ListObjectsV2Input{Bucket: b, MaxKeys: aws.Int32(1)}
 		if r.Prefix != "" {
@@ -640,7 +675,7 @@ func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
 		out, err := p.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String(key), Range: aws.String("bytes=0-0")})
 		if err == nil {
 			out.Body.Close()
-			if out.ServerSideEncryption == s3types.ServerSideEncryptionAwsKms {
+			if underKMS(out.ServerSideEncryption) {
 				p.kmsRead = &probeResult{done: true, allowed: true, detail: "read a byte of " + key + ", encrypted under the key"}
 			}
 		}
@@ -662,20 +697,27 @@ func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
 		return p.outcome(err)
 	case actAbortMultipart:
 		return p.probeAbort(ctx)
+	case actRestoreObject:
+		return p.probeRestore(ctx)
 	case actPutObject:
 		if res := p.probeAbort(ctx); !res.done || !res.allowed {
 			// Starting an upload that could not be aborted would leave it open in the bucket. A PUT whose
 			// Content-MD5 cannot match is authorized first and then refused as BadDigest, storing nothing.
-			_, err := p.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String(p.probeKey),
-				Body: strings.NewReader("x"), ContentMD5: aws.String("AAAAAAAAAAAAAAAAAAAAAA==")})
+			put := &s3.PutObjectInput{Bucket: b, Key: aws.String(p.probeKey),
+				Body: strings.NewReader("x"), ContentMD5: aws.String("AAAAAAAAAAAAAAAAAAAAAA==")}
+			p.enc.OnPut(put)
+			_, err := p.s3.PutObject(ctx, put)
 			if s3store.Code(err) == "BadDigest" {
 				return probeResult{done: true, allowed: true}
 			}
 			return p.outcome(err)
 		}
-		out, err := p.s3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String(p.probeKey)})
-		if err == nil && out.ServerSideEncryption == s3types.ServerSideEncryptionAwsKms {
-			p.kmsGenerate = &probeResult{done: true, allowed: true, detail: "started a multipart upload under the key"}
+		create := &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String(p.probeKey)}
+		p.enc.OnCreate(create)
+		out, err := p.s3.CreateMultipartUpload(ctx, create)
+		if err == nil && underKMS(out.ServerSideEncryption) {
+			// Only S3's answer proves that a key was used: a server that ignores the header accepts it all the same.
+			p.kmsGenerate = &probeResult{done: true, allowed: true, detail: "started a multipart upload under the key" + keyNamed(out.SSEKMSKeyId)}
 		}
 		if err == nil {
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
@@ -690,7 +732,7 @@ func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
 		if p.kmsGenerate != nil {
 			return *p.kmsGenerate
 		}
-		return probeResult{detail: "no probe started an upload under the key"}
+		return probeResult{detail: "no probe started an upload that S3 said it encrypted under a KMS key"}
 	case actKMSDecrypt:
 		if !p.upload {
 			if p.kmsRead != nil {
@@ -704,7 +746,9 @@ func (p *prober) probe(ctx context.Context, r Requirement) probeResult {
 		if res.allowed {
 			// With delete proven, the zero-byte PUT probe can always be cleaned up: it checks PutObject itself
 			// (not only CreateMultipartUpload) against bucket policies.
-			if put, err := p.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String(p.probeKey), Body: strings.NewReader("")}); err == nil {
+			in := &s3.PutObjectInput{Bucket: b, Key: aws.String(p.probeKey), Body: strings.NewReader("")}
+			p.enc.OnPut(in)
+			if put, err := p.s3.PutObject(ctx, in); err == nil {
 				p.remove(ctx, aws.ToString(put.VersionId), "the probe object")
 			}
 		}
@@ -738,7 +782,9 @@ func (p *prober) probeMultipartComplete(ctx context.Context) probeResult {
 		return probeResult{detail: "proving it means completing a multipart upload, whose object this identity may not delete (s3:DeleteObject)"}
 	}
 	b, k := aws.String(p.bucket), aws.String(p.probeKey)
-	created, err := p.s3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: k})
+	create := &s3.CreateMultipartUploadInput{Bucket: b, Key: k}
+	p.enc.OnCreate(create)
+	created, err := p.s3.CreateMultipartUpload(ctx, create)
 	if err != nil {
 		return probeResult{detail: "starting the probe upload failed: " + transfer.Brief(err)}
 	}
@@ -764,7 +810,24 @@ func (p *prober) probeMultipartComplete(ctx context.Context) probeResult {
 		return probeResult{detail: "completing the probe upload failed: " + transfer.Brief(err)}
 	}
 	p.remove(ctx, aws.ToString(done.VersionId), "the probe object")
+	if !underKMS(created.ServerSideEncryption) && !underKMS(done.ServerSideEncryption) {
+		// A server that ignores encryption headers completes the upload without any key: that proves nothing.
+		return probeResult{detail: "S3 completed the probe upload, and removed it, but did not say it was encrypted under a KMS key"}
+	}
 	return probeResult{done: true, allowed: true, detail: "completed a one-part multipart upload under the key, then removed it"}
+}
+
+// underKMS reports whether S3 said an object or upload is encrypted under a KMS key (SSE-KMS or DSSE-KMS).
+func underKMS(sse s3types.ServerSideEncryption) bool {
+	return sse == s3types.ServerSideEncryptionAwsKms || sse == s3types.ServerSideEncryptionAwsKmsDsse
+}
+
+// keyNamed is the key S3 said it used, as a detail: S3 answers with the key's ARN, whatever form it was given in.
+func keyNamed(keyID *string) string {
+	if k := aws.ToString(keyID); k != "" {
+		return " (S3 named " + k + ")"
+	}
+	return ""
 }
 
 // abortTimeout bounds each clean-up a probe makes (an abort, a delete), which may run after ctx was cancelled.
@@ -803,6 +866,29 @@ func (p *prober) probeGetMissing(ctx context.Context) probeResult {
 		return probeResult{done: true, allowed: true, detail: "a key that does not exist: " + transfer.Brief(err)}
 	case denied(err) && !p.listAllowed:
 		return probeResult{detail: "no object under the prefix to read, and a missing key's 403 says nothing without s3:ListBucket", err: err}
+	}
+	return p.outcome(err)
+}
+
+// probeRestore proves s3:RestoreObject without restoring anything: it asks for a restore of the probe key, which no
+// object has. A restore of a real object is never asked for: it costs a retrieval and keeps a copy for days. S3
+// authorizes a request before it looks the object up, as for probeGetMissing, so 404 NoSuchKey proves the permission,
+// and so does 403 InvalidObjectState, its answer for an object in no archive class (S3 API Reference: RestoreObject).
+// A 403 AccessDenied is a refusal only once s3:ListBucket is proven; without it S3 may answer 403 for any missing
+// key. Any other answer (a server with no archive tier answers 501 NotImplemented) proves nothing: not checked.
+func (p *prober) probeRestore(ctx context.Context) probeResult {
+	_, err := p.s3.RestoreObject(ctx, &s3.RestoreObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(p.probeKey),
+		RestoreRequest: &s3types.RestoreRequest{Days: aws.Int32(1), GlacierJobParameters: &s3types.GlacierJobParameters{Tier: s3types.TierBulk}}})
+	switch {
+	case transfer.IsNotFound(s3store.Classify(err)):
+		return probeResult{done: true, allowed: true, detail: "a restore of a key that does not exist: " + transfer.Brief(err)}
+	case s3store.Code(err) == "InvalidObjectState":
+		return probeResult{done: true, allowed: true, detail: "a restore of a key in no archive class: " + transfer.Brief(err)}
+	case err == nil:
+		// Someone stored an archived object under the probe key since the listing: the request was allowed.
+		return probeResult{done: true, allowed: true, detail: "a restore of " + p.probeKey + " was accepted"}
+	case denied(err) && !p.listAllowed:
+		return probeResult{detail: "a missing key's 403 says nothing without s3:ListBucket", err: err}
 	}
 	return p.outcome(err)
 }
@@ -875,12 +961,19 @@ func freeSpace(dir string) (int64, error) {
 	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
+// uploadRefusedByProbe reports whether a probe, which goes through the bucket policy, refused s3:PutObject.
+func uploadRefusedByProbe(denied []Denial) bool {
+	return slices.ContainsFunc(denied, func(d Denial) bool {
+		return d.Action == actPutObject && strings.Contains(d.Method, "probed")
+	})
+}
+
 // allS3Refused reports whether no s3: requirement was allowed and some were refused: the caller could do nothing
 // in the bucket.
 func allS3Refused(rows []Row) bool {
 	refused := false
 	for _, r := range rows {
-		if r.Required && strings.HasPrefix(r.Check, "s3:") {
+		if r.Required && isS3Check(r.Check) {
 			switch r.Result {
 			case Allowed:
 				return false

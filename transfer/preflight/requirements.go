@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/fsxsync/fsxsync/transfer/s3store"
 )
 
 // Requirement is one permission a transfer needs.
@@ -39,8 +41,15 @@ type RequirementsInput struct {
 	// Delete is sync --delete. In the upload direction it deletes objects (s3:DeleteObject); in the download
 	// direction it deletes local files, which needs no S3 permission.
 	Delete bool
+	// Restore is --restore-archived on a download: archived objects are asked to be restored (s3:RestoreObject).
+	Restore bool
 	// KMSKeyARN is non-empty when the bucket's default encryption is SSE-KMS with this key.
 	KMSKeyARN string
+	// Encryption is the encryption uploads ask for with their own headers (--sse). It overrides the bucket's default
+	// for them, as S3 does: --sse AES256 needs no KMS permission, --sse aws:kms needs them on its own key.
+	Encryption s3store.Encryption
+	// Region and Account name a directory bucket's s3express ARN; "" is written as "*".
+	Region, Account string
 }
 
 // The actions Requirements may ask for.
@@ -50,6 +59,8 @@ const (
 	actPutObject      = "s3:PutObject"
 	actAbortMultipart = "s3:AbortMultipartUpload"
 	actDeleteObject   = "s3:DeleteObject"
+	actRestoreObject  = "s3:RestoreObject"
+	actCreateSession  = "s3express:CreateSession"
 	actKMSDecrypt     = "kms:Decrypt"
 	actKMSGenerate    = "kms:GenerateDataKey"
 )
@@ -62,16 +73,27 @@ func Requirements(in RequirementsInput) []Requirement {
 	if partition == "" {
 		partition = "aws"
 	}
-	bucketARN := "arn:" + partition + ":s3:::" + in.Bucket
-	// A tree's objects are everything under the prefix; a single object is exactly its key.
-	objects := bucketARN + "/" + in.Prefix
+	// A tree's objects are everything under the prefix; a single object is exactly its key. Through an access point
+	// both are named in the access point's form (accesspoint.go).
+	bucketARN, objects := resources(partition, in.Bucket, in.Prefix)
 	if in.Recursive {
 		objects += "*"
 	}
 
 	var reqs []Requirement
 	add := func(action, resource, prefix, why string) {
-		reqs = append(reqs, Requirement{Action: action, Resource: resource, Prefix: prefix, Why: why})
+		reqs = append(reqs, Requirement{Action: actionFor(in.Bucket, action), Resource: resource, Prefix: prefix, Why: why})
+	}
+	if s3store.IsDirectoryBucket(in.Bucket) {
+		// IAM authorizes requests to a directory bucket by s3express:CreateSession on the bucket, the session's mode
+		// deciding between reading and writing ("Authorizing Zonal endpoint API operations with CreateSession", S3
+		// User Guide); the s3: rows below are still what fsxsync does, and what the probes try.
+		mode := "ReadOnly"
+		if in.Upload {
+			mode = "ReadWrite"
+		}
+		reqs = append(reqs, Requirement{Action: actCreateSession, Resource: directoryBucketARN(partition, in.Region, in.Account, in.Bucket),
+			Why: "open the " + mode + " session through which S3 authorizes every request to a directory bucket"})
 	}
 	switch {
 	case in.Upload && in.Recursive:
@@ -95,6 +117,9 @@ func Requirements(in RequirementsInput) []Requirement {
 	default:
 		add(actGetObject, objects, "", "download the object and read its metadata")
 	}
+	if in.Restore && !in.Upload {
+		add(actRestoreObject, objects, "", "--restore-archived asks S3 to restore the archived objects it meets")
+	}
 	if in.Upload {
 		add(actPutObject, objects, "", "upload files")
 		add(actAbortMultipart, objects, "", "abort a failed multipart upload so no parts are left behind")
@@ -102,20 +127,41 @@ func Requirements(in RequirementsInput) []Requirement {
 			add(actDeleteObject, objects, "", "--delete removes objects the source lacks")
 		}
 	}
-	if in.KMSKeyARN != "" {
-		if in.Upload {
-			add(actKMSGenerate, in.KMSKeyARN, "", "encrypt uploads with the bucket's SSE-KMS key")
-			add(actKMSDecrypt, in.KMSKeyARN, "", "complete multipart uploads to the SSE-KMS bucket, for which S3 decrypts the data key")
-		} else {
-			add(actKMSDecrypt, in.KMSKeyARN, "", "decrypt objects encrypted with the bucket's SSE-KMS key")
+	switch {
+	case in.Upload && in.Encryption.Algorithm != "":
+		// The key is named as it was given (an alias or a key id is not an ARN): only KMS could say more.
+		if key := in.Encryption.KMSKey(); key != "" {
+			whose := "the KMS key --sse-kms-key-id names"
+			if in.Encryption.KMSKeyID == "" {
+				whose = "the AWS managed key aws/s3 (--sse " + in.Encryption.Algorithm + " without --sse-kms-key-id)"
+			}
+			add(actKMSGenerate, key, "", "encrypt uploads with "+whose)
+			add(actKMSDecrypt, key, "", "complete multipart uploads under "+whose+", for which S3 decrypts the data key")
 		}
+	case in.KMSKeyARN != "" && in.Upload:
+		add(actKMSGenerate, in.KMSKeyARN, "", "encrypt uploads with the bucket's SSE-KMS key")
+		add(actKMSDecrypt, in.KMSKeyARN, "", "complete multipart uploads to the SSE-KMS bucket, for which S3 decrypts the data key")
+	case in.KMSKeyARN != "":
+		add(actKMSDecrypt, in.KMSKeyARN, "", "decrypt objects encrypted with the bucket's SSE-KMS key")
 	}
 	return reqs
+}
+
+// directoryBucketARN is a directory bucket's ARN: arn:PARTITION:s3express:REGION:ACCOUNT:bucket/NAME.
+func directoryBucketARN(partition, region, account, bucket string) string {
+	if region == "" {
+		region = "*"
+	}
+	if account == "" {
+		account = "*"
+	}
+	return "arn:" + partition + ":s3express:" + region + ":" + account + ":bucket/" + bucket
 }
 
 // isWriteAction reports whether an S3 action changes the bucket, which ParallelCluster's S3Access grants only with
 // EnableWriteAccess.
 func isWriteAction(action string) bool {
+	action = s3Action(action)
 	return action == actPutObject || action == actAbortMultipart || action == actDeleteObject
 }
 
@@ -132,7 +178,7 @@ func FixAdvice(id Identity, missing []Requirement) string {
 	fmt.Fprintf(&b, "The caller (%s) lacks %s:\n", id.Describe(), plural(len(missing), "permission", "permissions"))
 	for _, r := range missing {
 		fmt.Fprintf(&b, "  - %s on %s", r.Action, r.Resource)
-		if r.Action == actListBucket && r.Prefix != "" {
+		if s3Action(r.Action) == actListBucket && r.Prefix != "" {
 			fmt.Fprintf(&b, " for prefix %q", r.Prefix)
 		}
 		fmt.Fprintf(&b, " (%s)\n", r.Why)
@@ -141,7 +187,8 @@ func FixAdvice(id Identity, missing []Requirement) string {
 
 	var s3Missing, kmsMissing []Requirement
 	for _, r := range missing {
-		if strings.HasPrefix(r.Action, "kms:") {
+		if strings.HasPrefix(r.Action, "kms:") || strings.HasPrefix(r.Action, "s3express:") {
+			// Neither is anything ParallelCluster's S3Access can grant.
 			kmsMissing = append(kmsMissing, r)
 		} else {
 			s3Missing = append(s3Missing, r)
@@ -184,11 +231,36 @@ func FixAdvice(id Identity, missing []Requirement) string {
 		writePolicy(&b, missing)
 	}
 
-	b.WriteString("\nIf the bucket belongs to another account, its bucket policy must allow the same actions.\n")
+	if viaAccessPoint(s3Missing) {
+		writeAccessPointNote(&b)
+	} else {
+		b.WriteString("\nIf the bucket belongs to another account, its bucket policy must allow the same actions.\n")
+	}
 	for _, key := range uniqueResources(kmsMissing) {
-		fmt.Fprintf(&b, "The key policy of %s must also allow this principal, or delegate to IAM as the default key policy does.\n", key)
+		if !strings.Contains(key, ":s3express:") {
+			writeKeyAdvice(&b, key)
+		}
 	}
 	return b.String()
+}
+
+// writeKeyAdvice says what else a KMS key needs besides the caller's own policy, and how to name a key that was not
+// given as an ARN (an alias, a key id), which is all the preflight knows of it without calling KMS.
+func writeKeyAdvice(b *strings.Builder, key string) {
+	if key == s3store.AWSManagedKey {
+		// AWS KMS Developer Guide, "AWS managed keys": their key policies cannot be changed, and the one of aws/s3
+		// lets every principal of the account use the key through S3.
+		b.WriteString("alias/aws/s3 is the AWS managed key S3 uses for --sse aws:kms without --sse-kms-key-id. Its key policy,\n")
+		b.WriteString("which cannot be changed, already lets every principal of its account use it through S3: a refusal comes\n")
+		b.WriteString("from a policy that denies it (an SCP, a permission boundary). Or name a customer managed key with\n")
+		b.WriteString("--sse-kms-key-id.\n")
+		return
+	}
+	fmt.Fprintf(b, "The key policy of %s must also allow this principal, or delegate to IAM as the default key policy does.\n", key)
+	if !strings.HasPrefix(key, "arn:") {
+		fmt.Fprintf(b, "%s is not an ARN, which a policy's Resource must be: write the key's ARN there\n", key)
+		fmt.Fprintf(b, "(aws kms describe-key --key-id %s prints it as KeyMetadata.Arn).\n", key)
+	}
 }
 
 // writeParallelClusterAdvice writes the cluster-config change that grants S3 access to a ParallelCluster head node or
@@ -215,7 +287,9 @@ func writeParallelClusterAdvice(b *strings.Builder, id Identity, s3Missing, kmsM
 		cluster = "CLUSTER"
 	}
 
-	if len(s3Missing) > 0 {
+	if len(s3Missing) > 0 && viaAccessPoint(s3Missing) {
+		writeAccessPointPCAdvice(b, id, path, which, s3Missing)
+	} else if len(s3Missing) > 0 {
 		fmt.Fprintf(b, "\nIn the cluster configuration, under %s%s, add:\n\n", path, which)
 		b.WriteString("  S3Access:\n")
 		for _, bucket := range missingBuckets(s3Missing) {
@@ -233,8 +307,8 @@ func writeParallelClusterAdvice(b *strings.Builder, id Identity, s3Missing, kmsM
 		writePolicy(b, s3Missing)
 	}
 	if len(kmsMissing) > 0 {
-		b.WriteString("\nS3Access grants no KMS permissions. Create a managed policy (say fsxsync-kms) from the document below\n")
-		fmt.Fprintf(b, "and list it under %s%s:\n\n", path, which)
+		b.WriteString("\nS3Access grants no KMS or S3 Express permissions. Create a managed policy (say fsxsync-kms) from the\n")
+		fmt.Fprintf(b, "document below and list it under %s%s:\n\n", path, which)
 		b.WriteString("  AdditionalIamPolicies:\n")
 		fmt.Fprintf(b, "    - Policy: arn:%s:iam::%s:policy/fsxsync-kms\n\n", id.Partition, id.Account)
 		writePolicy(b, kmsMissing)
@@ -265,7 +339,7 @@ func writePolicy(b *strings.Builder, reqs []Requirement) {
 	var keys []stmtKey
 	for _, r := range reqs {
 		k := stmtKey{r.Resource, ""}
-		if r.Action == actListBucket {
+		if s3Action(r.Action) == actListBucket {
 			// A ListBucket limited to a prefix must not share a statement with actions the condition would break.
 			k.prefix = "\x00" + r.Prefix
 		}
@@ -273,9 +347,9 @@ func writePolicy(b *strings.Builder, reqs []Requirement) {
 		if i < 0 {
 			keys = append(keys, k)
 			st := policyStatement{Effect: "Allow", Resource: r.Resource}
-			if r.Action == actListBucket && r.Prefix != "" {
+			if s3Action(r.Action) == actListBucket && r.Prefix != "" {
 				// s3:prefix is the request's prefix parameter; PREFIX* matches the prefix itself and any longer one.
-				st.Condition = map[string]map[string]string{"StringLike": {"s3:prefix": r.Prefix + "*"}}
+				st.Condition = map[string]map[string]string{"StringLike": {prefixKey(r.Action): r.Prefix + "*"}}
 			}
 			doc.Statement = append(doc.Statement, st)
 			i = len(keys) - 1
@@ -310,7 +384,8 @@ func missingBuckets(reqs []Requirement) []string {
 // bucketOf returns the bucket of an S3 ARN (arn:PARTITION:s3:::bucket[/key]), or "".
 func bucketOf(arn string) string {
 	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[2] != "s3" {
+	// A bucket's ARN names no region and no account; an access point's does, and has no bucket name in it.
+	if len(parts) != 6 || parts[2] != "s3" || parts[3] != "" || parts[4] != "" {
 		return ""
 	}
 	bucket, _, _ := strings.Cut(parts[5], "/")

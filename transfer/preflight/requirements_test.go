@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fsxsync/fsxsync/transfer/s3store"
 )
 
 func TestRequirements(t *testing.T) {
@@ -30,6 +32,14 @@ func TestRequirements(t *testing.T) {
 				"s3:PutObject arn:aws:s3:::b/*",
 				"s3:AbortMultipartUpload arn:aws:s3:::b/*",
 				"s3:DeleteObject arn:aws:s3:::b/*",
+			}},
+		// A directory bucket's requests all run in a CreateSession session: that is what IAM checks.
+		{"sync down from a directory bucket", RequirementsInput{Bucket: "s--use1-az4--x-s3", Prefix: "in/", Recursive: true,
+			Region: "us-east-1", Account: "123456789012"},
+			[]string{
+				"s3express:CreateSession arn:aws:s3express:us-east-1:123456789012:bucket/s--use1-az4--x-s3",
+				"s3:ListBucket arn:aws:s3:::s--use1-az4--x-s3 prefix=in/",
+				"s3:GetObject arn:aws:s3:::s--use1-az4--x-s3/in/*",
 			}},
 		{"cp -r up", RequirementsInput{Bucket: "b", Prefix: "ckpt/", Upload: true, Recursive: true},
 			[]string{
@@ -56,6 +66,20 @@ func TestRequirements(t *testing.T) {
 			}},
 		{"cp one object down", RequirementsInput{Bucket: "b", Prefix: "ckpt/model.ckpt"},
 			[]string{"s3:GetObject arn:aws:s3:::b/ckpt/model.ckpt"}},
+		{"sync down --restore-archived", RequirementsInput{Bucket: "b", Prefix: "inputs/", Recursive: true, Compare: true, Restore: true},
+			[]string{
+				"s3:ListBucket arn:aws:s3:::b prefix=inputs/",
+				"s3:GetObject arn:aws:s3:::b/inputs/*",
+				"s3:RestoreObject arn:aws:s3:::b/inputs/*",
+			}},
+		{"cp one object down --restore-archived", RequirementsInput{Bucket: "b", Prefix: "ckpt/model.ckpt", Restore: true},
+			[]string{"s3:GetObject arn:aws:s3:::b/ckpt/model.ckpt", "s3:RestoreObject arn:aws:s3:::b/ckpt/model.ckpt"}},
+		{"upload: --restore-archived restores nothing", RequirementsInput{Bucket: "b", Prefix: "out/", Upload: true, Recursive: true, Restore: true},
+			[]string{
+				"s3:ListBucket arn:aws:s3:::b prefix=out/",
+				"s3:PutObject arn:aws:s3:::b/out/*",
+				"s3:AbortMultipartUpload arn:aws:s3:::b/out/*",
+			}},
 		{"sync up to SSE-KMS", RequirementsInput{Bucket: "b", Prefix: "out/", Upload: true, Recursive: true, Compare: true, KMSKeyARN: key},
 			[]string{
 				"s3:ListBucket arn:aws:s3:::b prefix=out/",
@@ -66,6 +90,39 @@ func TestRequirements(t *testing.T) {
 				"kms:Decrypt " + key,
 			}},
 		{"sync down from SSE-KMS", RequirementsInput{Bucket: "b", Prefix: "in/", Recursive: true, Compare: true, KMSKeyARN: key},
+			[]string{
+				"s3:ListBucket arn:aws:s3:::b prefix=in/",
+				"s3:GetObject arn:aws:s3:::b/in/*",
+				"kms:Decrypt " + key,
+			}},
+		// --sse: the upload's own header overrides the bucket's default encryption, so its key is the one needed.
+		{"sync up --sse aws:kms with a key id, to an SSE-KMS bucket", RequirementsInput{Bucket: "b", Prefix: "out/", Upload: true, Recursive: true,
+			KMSKeyARN: key, Encryption: s3store.Encryption{Algorithm: "aws:kms", KMSKeyID: "alias/results"}},
+			[]string{
+				"s3:ListBucket arn:aws:s3:::b prefix=out/",
+				"s3:PutObject arn:aws:s3:::b/out/*",
+				"s3:AbortMultipartUpload arn:aws:s3:::b/out/*",
+				"kms:GenerateDataKey alias/results",
+				"kms:Decrypt alias/results",
+			}},
+		{"sync up --sse aws:kms without a key id", RequirementsInput{Bucket: "b", Prefix: "out/", Upload: true, Recursive: true,
+			Encryption: s3store.Encryption{Algorithm: "aws:kms"}},
+			[]string{
+				"s3:ListBucket arn:aws:s3:::b prefix=out/",
+				"s3:PutObject arn:aws:s3:::b/out/*",
+				"s3:AbortMultipartUpload arn:aws:s3:::b/out/*",
+				"kms:GenerateDataKey alias/aws/s3",
+				"kms:Decrypt alias/aws/s3",
+			}},
+		{"sync up --sse AES256 to an SSE-KMS bucket needs no KMS", RequirementsInput{Bucket: "b", Prefix: "out/", Upload: true, Recursive: true,
+			KMSKeyARN: key, Encryption: s3store.Encryption{Algorithm: "AES256"}},
+			[]string{
+				"s3:ListBucket arn:aws:s3:::b prefix=out/",
+				"s3:PutObject arn:aws:s3:::b/out/*",
+				"s3:AbortMultipartUpload arn:aws:s3:::b/out/*",
+			}},
+		{"--sse does not change a download", RequirementsInput{Bucket: "b", Prefix: "in/", Recursive: true,
+			KMSKeyARN: key, Encryption: s3store.Encryption{Algorithm: "aws:kms", KMSKeyID: "alias/results"}},
 			[]string{
 				"s3:ListBucket arn:aws:s3:::b prefix=in/",
 				"s3:GetObject arn:aws:s3:::b/in/*",
@@ -117,6 +174,9 @@ func TestFixAdvice(t *testing.T) {
 		return Requirement{}
 	}
 	put, list, get, decrypt := pick("s3:PutObject"), pick("s3:ListBucket"), pick("s3:GetObject"), pick("kms:Decrypt")
+	const sessionARN = "arn:aws:s3express:us-east-1:123456789012:bucket/scratch--use1-az4--x-s3"
+	session := Requirements(RequirementsInput{Bucket: "scratch--use1-az4--x-s3", Prefix: "run/", Upload: true, Recursive: true,
+		Region: "us-east-1", Account: "123456789012"})[0]
 
 	tests := []struct {
 		name    string
@@ -163,8 +223,8 @@ func TestFixAdvice(t *testing.T) {
 		{"compute role missing kms:Decrypt", computeRole, []Requirement{decrypt},
 			[]string{
 				"  - kms:Decrypt on " + kmsKey + " (complete multipart uploads to the SSE-KMS bucket, for which S3 decrypts the data key)",
-				"S3Access grants no KMS permissions. Create a managed policy (say fsxsync-kms) from the document below",
-				"and list it under Scheduling.SlurmQueues[].Iam of queue i8:",
+				"S3Access grants no KMS or S3 Express permissions. Create a managed policy (say fsxsync-kms) from the",
+				"document below and list it under Scheduling.SlurmQueues[].Iam of queue i8:",
 				"  AdditionalIamPolicies:",
 				"    - Policy: arn:aws:iam::123456789012:policy/fsxsync-kms",
 				`        "kms:Decrypt"`,
@@ -172,6 +232,14 @@ func TestFixAdvice(t *testing.T) {
 				"The key policy of " + kmsKey + " must also allow this principal, or delegate to IAM as the default key policy does.",
 			},
 			[]string{"S3Access:", "BucketName"}},
+		{"compute role refused a directory bucket's session", computeRole, []Requirement{session},
+			[]string{
+				"  - s3express:CreateSession on " + sessionARN + " (open the ReadWrite session through which S3 authorizes every request to a directory bucket)",
+				"S3Access grants no KMS or S3 Express permissions. Create a managed policy (say fsxsync-kms) from the",
+				`        "s3express:CreateSession"`,
+				`      "Resource": "` + sessionARN + `"`,
+			},
+			[]string{"S3Access:", "BucketName", "key policy"}},
 		{"SSO role missing GetObject", sso, []Requirement{get},
 			[]string{
 				"administrator to add these statements to the inline policy of permission set PowerUserAccess:",
@@ -242,6 +310,34 @@ func TestFixAdvicePolicyIsValidJSON(t *testing.T) {
 	}
 	if !strings.Contains(got, `"a&b/*"`) {
 		t.Errorf("prefix was escaped:\n%s", got)
+	}
+}
+
+// A key given to --sse-kms-key-id as an alias or a key id is named as given, with how to find the ARN a policy needs;
+// the AWS managed key aws/s3, whose key policy cannot be changed and already lets the account use it, gets no advice
+// to change that policy.
+func TestFixAdviceKeyNotAnARN(t *testing.T) {
+	user := mustIdentity(t, "arn:aws:iam::123456789012:user/alice")
+	reqs := Requirements(RequirementsInput{Bucket: "b", Prefix: "out/", Upload: true, Recursive: true,
+		Encryption: s3store.Encryption{Algorithm: "aws:kms", KMSKeyID: "alias/results"}})
+	got := FixAdvice(user, reqs[len(reqs)-2:])
+	for _, w := range []string{
+		"  - kms:GenerateDataKey on alias/results (encrypt uploads with the KMS key --sse-kms-key-id names)",
+		"The key policy of alias/results must also allow this principal, or delegate to IAM as the default key policy does.",
+		"alias/results is not an ARN, which a policy's Resource must be: write the key's ARN there",
+		"(aws kms describe-key --key-id alias/results prints it as KeyMetadata.Arn).",
+	} {
+		if !slices.Contains(strings.Split(got, "\n"), w) {
+			t.Errorf("missing line %q in:\n%s", w, got)
+		}
+	}
+
+	reqs = Requirements(RequirementsInput{Bucket: "b", Prefix: "out/", Upload: true, Recursive: true,
+		Encryption: s3store.Encryption{Algorithm: "aws:kms"}})
+	got = FixAdvice(user, reqs[len(reqs)-1:])
+	if !strings.Contains(got, "alias/aws/s3 is the AWS managed key S3 uses for --sse aws:kms without --sse-kms-key-id") ||
+		strings.Contains(got, "The key policy of alias/aws/s3 must") {
+		t.Errorf("aws/s3 advice:\n%s", got)
 	}
 }
 
