@@ -155,6 +155,12 @@ func (e *engine) archived(ctx context.Context, it *item) (result, bool) {
 		return r, true
 	}
 	attrs := []any{"key", it.key, "storage_class", class, "object", object}
+	if e.restoresAsked.has(it.key) {
+		// Asked for in this run's first pass (before a listing out of order was listed again): its warning was
+		// given then, and the listing may now say the restore is in progress, which this run started.
+		r.restore = restoreRequested
+		return r, true
+	}
 	switch {
 	case ask.Days == 0:
 		e.o.Log.Warn("skipped archived object: S3 cannot read it until it is restored; restore it first "+
@@ -186,6 +192,7 @@ func (e *engine) archived(ctx context.Context, it *item) (result, bool) {
 		r.restore = restoreInProgress
 		e.o.Log.Warn("archived object: a restore is already in progress; not downloaded this run: run again once it is done", attrs...)
 	default:
+		e.restoresAsked.add(it.key)
 		r.restore = restoreRequested
 		e.o.Log.Warn("archived object: restore requested; not downloaded this run: run again once the restore is done",
 			append(attrs, "days", days, "tier", ask.Tier)...)

@@ -3,10 +3,13 @@ package transfer_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -192,5 +195,102 @@ func TestArchivedDownloadEngine(t *testing.T) {
 		if b, err := os.ReadFile(filepath.Join(dst, name)); err != nil || string(b) != body {
 			t.Errorf("%s: %q, %v", name, b, err)
 		}
+	}
+}
+
+// disorderedStore lists the first time with its second page out of order, given only once the workers have asked
+// for want restores, so that the first pass has asked for them before the engine sees the disorder and lists again.
+type disorderedStore struct {
+	*s3store.Store
+	want     int
+	restores atomic.Int32
+	asked    chan struct{}
+	listed   atomic.Bool
+}
+
+func (s *disorderedStore) Restore(ctx context.Context, key string, days int, tier string) (transfer.RestoreAnswer, error) {
+	a, err := s.Store.Restore(ctx, key, days, tier)
+	if s.restores.Add(1) == int32(s.want) {
+		close(s.asked)
+	}
+	return a, err
+}
+
+func (s *disorderedStore) List(ctx context.Context, prefix string, fn func([]transfer.ObjectInfo) error) error {
+	if s.listed.Swap(true) {
+		return s.Store.List(ctx, prefix, fn)
+	}
+	var all []transfer.ObjectInfo
+	if err := s.Store.List(ctx, prefix, func(objs []transfer.ObjectInfo) error {
+		all = append(all, objs...)
+		return nil
+	}); err != nil {
+		return err
+	}
+	// The first page holds all but b.dat, more than the lister's batch, so that the merge and the workers get the
+	// archived a*.dat keys at its start; the second page is b.dat, out of order after the c*.dat keys.
+	var first, second []transfer.ObjectInfo
+	for _, o := range all {
+		if strings.HasSuffix(o.Key, "/b.dat") {
+			second = append(second, o)
+		} else {
+			first = append(first, o)
+		}
+	}
+	if err := fn(first); err != nil {
+		return err
+	}
+	select {
+	case <-s.asked:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(30 * time.Second):
+		return errors.New("the first pass asked for no restores")
+	}
+	return fn(second)
+}
+
+// A listing found out of order is listed again (see TestUnorderedListingEngine); the restores the first pass asked
+// for are not asked for again, nor counted as restores someone else started, though the second listing says they
+// are in progress.
+func TestRestoreArchivedAcrossASecondPass(t *testing.T) {
+	seed, bucket := newStore(t)
+	src := t.TempDir()
+	tree := map[string][]byte{"b.dat": []byte("b")}
+	for i := range 600 {
+		tree[fmt.Sprintf("c%04d.dat", i)] = []byte("c")
+	}
+	var archived []string
+	for i := range 5 {
+		tree[fmt.Sprintf("a%d.dat", i)] = []byte("cold")
+		archived = append(archived, fmt.Sprintf("p/a%d.dat", i))
+	}
+	writeTree(t, src, tree, time.Now().Add(-time.Hour))
+	runSync(t, seed, src, "s3://"+bucket+"/p", runCfg{})
+
+	proxy, err := awsproxy.Start(srv(t).Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	proxy.Archive("GLACIER", archived...)
+	c := s3.New(s3.Options{BaseEndpoint: aws.String(proxy.URL), Region: srv(t).Region, UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(srv(t).AccessKey, srv(t).SecretKey, "")})
+	store := &disorderedStore{Store: s3store.New(c, bucket, s3store.Options{}), want: len(archived), asked: make(chan struct{})}
+
+	rep, log := archivedRun(t, store, "s3://"+bucket+"/p", t.TempDir(),
+		transfer.Options{Recursive: true, RestoreArchived: transfer.ArchiveRestore{Days: 1, Tier: "Bulk"}})
+	if !strings.Contains(log, "out of key order") {
+		t.Fatalf("the engine did not see the listing out of order:\n%s", log)
+	}
+	if rep.Archived != (transfer.ArchivedCount{Files: 5, Bytes: 20, RestoreRequested: 5}) || rep.Transferred.Files != 601 || rep.Failed.Files != 0 {
+		t.Errorf("archived %+v, transferred %+v, failed %+v; want 5 restores requested (none in progress), 601 transferred",
+			rep.Archived, rep.Transferred, rep.Failures)
+	}
+	if n := store.restores.Load(); n != 5 {
+		t.Errorf("%d restore requests, want 5 (one each)", n)
+	}
+	if n := strings.Count(log, "restore requested"); n != 5 {
+		t.Errorf("%d lines say a restore was requested, want 5:\n%s", n, log)
 	}
 }

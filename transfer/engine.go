@@ -66,6 +66,17 @@ type Options struct {
 	RestoreTimeout time.Duration
 	// Stats, when set, is the S3 client's request counter: the report gives its retries.
 	Stats RetryCounter
+	// ForceArchived (--force-archived-transfer) downloads archived objects like any other, so that each fails with
+	// S3's InvalidObjectState unless it was restored; otherwise a download skips them (see archived.go), and with
+	// RestoreArchived.Days set (--restore-archived) asks S3 to restore each one.
+	ForceArchived   bool
+	RestoreArchived ArchiveRestore
+	// SortListing sorts the S3 listing before the merge, within SortBudget bytes of memory and spilling sorted runs
+	// to TempDir past it: directory buckets list keys in no particular order. Without it a listing found out of
+	// order is listed again, sorted. TempDir "" is the system's temporary directory.
+	SortListing bool
+	SortBudget  int64
+	TempDir     string
 	// plan, when set (by Plan), receives each action a dry run would take instead of a printed line.
 	plan func(*item, Action)
 }
@@ -127,6 +138,9 @@ type result struct {
 	state   *stateRecord // what we now know about the object, for the state file
 	dirDone string       // a local directory to remove after the run (download --delete)
 	dirAttr *dirAttr     // a local directory's mode and mtime, to apply after the run
+
+	// restore is what --restore-archived did for an archived object.
+	restore restoreOutcome
 }
 
 // Run performs one cp or sync and returns its report. Per-file failures are in the report; the returned error is
@@ -161,6 +175,9 @@ func runWith(ctx context.Context, store ObjectStore, o Options, body func(*engin
 	if o.PartConcurrency <= 0 {
 		o.PartConcurrency = DefaultPartConcurrency
 	}
+	if o.SortBudget <= 0 {
+		o.SortBudget = DefaultSortBudget
+	}
 	rep := newReport(o)
 	// Large files move in parallel parts, --part-concurrency requests each. Letting every worker carry one would
 	// multiply the requests in flight by the part concurrency, so only as many large files run at once as keep the
@@ -188,6 +205,37 @@ type engine struct {
 	defaultMode fs.FileMode
 	// cleaned counts leftovers of interrupted runs removed by this one.
 	cleaned cleaner
+	// restoresAsked holds the keys this run asked S3 to restore, so that a second pass (after a listing out of
+	// order) neither asks again nor counts them as restores already in progress.
+	restoresAsked askedSet
+}
+
+// askedSet is a set of keys that workers add to concurrently.
+type askedSet struct {
+	mu   sync.Mutex
+	keys map[string]struct{}
+}
+
+// add records key and says whether it was new.
+func (s *askedSet) add(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[key]; ok {
+		return false
+	}
+	if s.keys == nil {
+		s.keys = map[string]struct{}{}
+	}
+	s.keys[key] = struct{}{}
+	return true
+}
+
+// has says whether key was added.
+func (s *askedSet) has(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.keys[key]
+	return ok
 }
 
 // localRoot and prefix are the two roots in tree mode.
@@ -221,6 +269,34 @@ func (e *engine) runTree(ctx context.Context) error {
 		return Usagef("destination %s is a file, not a directory", root)
 	}
 
+	// A dry run (and a plan) sorts the S3 listing from the start: what it has printed (or written into a manifest)
+	// cannot be taken back if a listing out of order made it go through the tree again.
+	sorted := e.o.SortListing || e.o.DryRun
+	err := e.treePass(ctx, sorted)
+	var oe *OrderError
+	if !sorted && errors.As(err, &oe) && oe.Side == e.s3Side() {
+		// Real S3 lists general purpose buckets in key order, but a server that does not (or a directory bucket
+		// under a name we did not recognise) must not cost a file. Nothing was deleted: deletes wait for the end of
+		// a listing that is not sorted here (see treePass). What the first pass copied is correct and will be
+		// found up to date; the second pass sorts the listing itself.
+		e.o.Log.Warn("the S3 listing came back out of key order; listing again and sorting it before comparing (nothing was deleted)",
+			"key", oe.Key, "after", oe.After)
+		first := e.rep.Transferred
+		e.rep.secondPass()
+		err = e.treePass(ctx, true)
+		// The second pass finds every file the first one copied up to date: they were counted once, as transferred.
+		e.rep.Skipped.Files = max(0, e.rep.Skipped.Files-first.Files)
+		e.rep.Skipped.Bytes = max(0, e.rep.Skipped.Bytes-first.Bytes)
+	}
+	return err
+}
+
+// treePass is one pass of the pipeline. With sorted set the S3 listing is sorted here before the merge (directory
+// buckets list in no particular order); otherwise it is used as it comes, and the merge checks the order. In that
+// case --delete's deletes are held back until both listings have ended in order: an object listed out of order
+// could be one that looked absent, and a delete cannot be taken back.
+func (e *engine) treePass(ctx context.Context, sorted bool) error {
+	root := e.localRoot()
 	state, err := openState(e.o.StatePath)
 	if err != nil {
 		return err
@@ -240,7 +316,12 @@ func (e *engine) runTree(ctx context.Context) error {
 		lo.onTemp = func(key string) { e.tempFound(root, key) }
 	}
 	g.Go(func() error { return listLocal(gctx, root, e.o.Filter, lo, local) })
-	g.Go(func() error { return listS3(gctx, e.store, e.prefix(), e.o.Filter, state, remote) })
+	g.Go(func() error {
+		if sorted {
+			return listS3Sorted(gctx, e.store, e.prefix(), e.o.Filter, state, e.o.SortBudget, e.o.TempDir, e.o.Log, remote)
+		}
+		return listS3(gctx, e.store, e.prefix(), e.o.Filter, state, remote)
+	})
 
 	var srcCh, dstCh <-chan []Entry = local, remote
 	if e.dir == Download {
@@ -252,13 +333,21 @@ func (e *engine) runTree(ctx context.Context) error {
 	var dirAttrs []dirAttr
 	collect := func(r result) {
 		e.record(r)
-		newState.add(r.it.seq, r.state)
+		if r.it.seq >= 0 {
+			// Deferred deletes come back with seq -1: their place in the state file was filled when they were held.
+			newState.add(r.it.seq, r.state)
+		}
 		if r.dirDone != "" {
 			rmdirs = append(rmdirs, r.dirDone)
 		}
 		if r.dirAttr != nil {
 			dirAttrs = append(dirAttrs, *r.dirAttr)
 		}
+	}
+	var held *heldDeletes
+	if e.o.Delete && !sorted {
+		held = newHeldDeletes(e.o.SortBudget/4, e.o.TempDir)
+		defer held.close()
 	}
 	produce := func(ctx context.Context, emit func(*item) error) error {
 		hsm := &hsmBatch{e: e, emit: emit}
@@ -269,12 +358,26 @@ func (e *engine) runTree(ctx context.Context) error {
 				// Another task's key: nothing to do here, but the state writer still needs its place in the order.
 				it.action, it.err, it.notMine = ActionSkip, nil, true
 			}
+			if held != nil && it.action == ActionDelete && it.err == nil && !it.notMine {
+				if err := held.add(it); err != nil {
+					return err
+				}
+				// The item keeps its place in the state file's order, with nothing to record.
+				return emit(&item{seq: it.seq, key: it.key, action: ActionSkip, notMine: true})
+			}
 			return hsm.add(ctx, it)
 		})
-		if err != nil {
-			return err
+		if err == nil {
+			err = hsm.flush(ctx)
 		}
-		return hsm.flush(ctx)
+		if err == nil && held != nil {
+			// Both listings ended, in order: the deletes held back are sure now.
+			err = held.replay(ctx, func(it *item) error {
+				e.placeItem(it)
+				return emit(it)
+			})
+		}
+		return err
 	}
 	workErr, mergeErr := e.pipeline(gctx, produce, collect)
 	// If the merge stopped early the listers may be blocked sending; release them.
@@ -407,6 +510,12 @@ func (e *engine) placeItem(it *item) {
 	if err != nil && e.dir == Download && it.action != ActionSkip && it.action != ActionDelete && it.err == nil {
 		it.err = err
 	}
+	if e.dir == Download && it.err == nil && it.src != nil && it.src.IsDir() && it.src.Size > 0 {
+		// A "folder" object with bytes in it (the console makes empty ones; other tools do not always): a directory
+		// cannot hold them, and making the directory alone would lose them without a word.
+		it.err = fmt.Errorf("key %q ends in \"/\" but holds %d bytes: a local directory cannot hold them, so it was not downloaded (copy it with: aws s3 cp \"s3://%s/%s\" FILE)",
+			it.key, it.src.Size, e.store.Bucket(), it.objectKey)
+	}
 }
 
 func (e *engine) skipResult(it *item) result {
@@ -415,6 +524,14 @@ func (e *engine) skipResult(it *item) result {
 		r.state = &stateRecord{Key: it.key, Size: s3e.Size, ETag: s3e.ETag, Mtime: s3e.Mtime}
 	}
 	return r
+}
+
+// s3Side names the merge's side that is the S3 listing, as OrderError does.
+func (e *engine) s3Side() string {
+	if e.dir == Upload {
+		return "destination"
+	}
+	return "source"
 }
 
 // s3Entry returns whichever side of the item is the S3 one.
@@ -458,6 +575,14 @@ func (e *engine) execute(ctx context.Context, it *item) result {
 			e.planCopy(it)
 		}
 	}
+	if action == ActionArchived {
+		r, done := e.archived(ctx, it)
+		if done {
+			return r
+		}
+		action = ActionCopy
+		e.planCopy(it)
+	}
 	if e.o.DryRun {
 		if e.o.plan != nil {
 			e.o.plan(it, action)
@@ -485,7 +610,7 @@ func (e *engine) execute(ctx context.Context, it *item) result {
 	case e.dir == Upload:
 		return e.upload(ctx, it)
 	default:
-		return e.download(ctx, it)
+		return e.downloadOrArchived(ctx, it)
 	}
 }
 

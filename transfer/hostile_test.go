@@ -177,3 +177,54 @@ func TestCorruptObjectFailsVerification(t *testing.T) {
 		t.Errorf("temp files left: %v", entries)
 	}
 }
+
+// A "folder" object (key ending in "/") that holds bytes, as some tools make: a local directory cannot hold them,
+// so the key is a per-key failure naming it and its size, never counted as transferred, and the rest of the tree
+// downloads. Served by gofakes3: versitygw's posix backend stores "dir/" keys as directories and drops their bodies.
+func TestFolderObjectWithContent(t *testing.T) {
+	fake, err := s3test.StartFake()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Stop()
+	c := fake.Client()
+	bucket := fake.NewBucket(t)
+	for key, body := range map[string]string{
+		"p/notes/":       "twelve bytes",
+		"p/empty/":       "",
+		"p/notes/inside": "in",
+		"p/plain.txt":    "plain",
+	} {
+		if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+			Body: strings.NewReader(body)}); err != nil {
+			t.Fatalf("put %q: %v", key, err)
+		}
+	}
+	dst := t.TempDir()
+	store := s3store.New(c, bucket, s3store.Options{})
+	rep, err := runSyncErr(context.Background(), store, "s3://"+bucket+"/p", dst, runCfg{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Failures) != 1 || rep.Failures[0].Key != "notes/" {
+		t.Fatalf("failures = %+v, want exactly notes/", rep.Failures)
+	}
+	if msg := rep.Failures[0].Error; !strings.Contains(msg, `"notes/"`) || !strings.Contains(msg, "12 bytes") {
+		t.Errorf("failure %q does not name the key and its 12 bytes", msg)
+	}
+	if rep.Failed.Files != 1 {
+		t.Errorf("failed = %d, want 1", rep.Failed.Files)
+	}
+	// plain.txt, notes/inside and the empty folder object (made as a directory, as every directory marker is).
+	if rep.Transferred.Files != 3 {
+		t.Errorf("transferred %d, want 3 (plain.txt, notes/inside, empty/); the folder object with bytes must not count", rep.Transferred.Files)
+	}
+	for _, f := range []string{"plain.txt", "notes/inside"} {
+		if _, err := os.Stat(filepath.Join(dst, f)); err != nil {
+			t.Errorf("%s not downloaded: %v", f, err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dst, "empty")); err != nil || !fi.IsDir() {
+		t.Errorf("empty folder object: %v, want a directory", err)
+	}
+}

@@ -133,6 +133,7 @@ func listS3(ctx context.Context, store ObjectStore, prefix string, f *Filter, st
 			}
 			e := Entry{Key: key, Size: o.Size, ETag: o.ETag, LastModified: o.LastModified,
 				Mtime: o.LastModified, Marker: strings.HasSuffix(key, "/")}
+			noteArchive(&e, o)
 			if e.IsDir() {
 				e.MtimeKnown = true
 			} else if rec, ok := st.lookup(key); ok && rec.Size == o.Size && rec.ETag == o.ETag {
@@ -147,10 +148,38 @@ func listS3(ctx context.Context, store ObjectStore, prefix string, f *Filter, st
 	return finish(ctx, b, out, err)
 }
 
+// listS3Sorted lists the prefix in whatever order S3 gives (directory buckets list keys in no particular order, S3
+// API Reference: ListObjectsV2), sorts the listing within budget bytes of memory, spilling sorted runs to tempDir
+// past it, and then sends it on as listS3 does. Nothing reaches the merge before the whole listing is in: any key
+// may still come.
+func listS3Sorted(ctx context.Context, store ObjectStore, prefix string, f *Filter, st *stateReader, budget int64, tempDir string, log *slog.Logger, out chan<- []Entry) error {
+	s := newListSorter(budget, tempDir)
+	defer s.close()
+	if err := store.List(ctx, prefix, s.add); err != nil {
+		return err
+	}
+	if n := s.duplicates(); n > 0 {
+		log.Warn("the S3 listing gave some keys more than once; each is used once", "repeats", n)
+	}
+	sorted := sortedStore{ObjectStore: store, emit: s.emit}
+	return listS3(ctx, sorted, prefix, f, st, out)
+}
+
+// sortedStore is a store whose List is a sorted listing already read.
+type sortedStore struct {
+	ObjectStore
+	emit func(context.Context, func([]ObjectInfo) error) error
+}
+
+func (s sortedStore) List(ctx context.Context, _ string, fn func([]ObjectInfo) error) error {
+	return s.emit(ctx, fn)
+}
+
 // applyObjectMeta fills an entry from a HeadObject or GetObject answer: the POSIX mtime and mode from FSx-format
 // metadata when present, else LastModified.
 func applyObjectMeta(e *Entry, info ObjectInfo) {
 	e.Size, e.ETag, e.LastModified = info.Size, info.ETag, info.LastModified
+	noteArchive(e, info)
 	e.Mtime, e.MtimeKnown = info.LastModified, true
 	// A malformed field is left empty by DecodeMeta and treated as absent; the well-formed ones still count.
 	m, _ := fsx.DecodeMeta(info.Metadata)

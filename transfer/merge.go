@@ -37,15 +37,28 @@ func (s *stream) peek(ctx context.Context) (*Entry, error) {
 }
 
 // next consumes the entry peek returned, checking the order: the whole design (and --delete's safety) rests on both
-// streams being strictly sorted, so a violation stops the run instead of deleting what it failed to match.
+// streams being strictly sorted, so a violation stops the merge instead of deleting what it failed to match.
 func (s *stream) next() (*Entry, error) {
 	e := &s.buf[s.i]
 	s.i++
 	if s.last != "" && e.Key <= s.last {
-		return nil, fmt.Errorf("%s listing out of order: %q after %q; stopping so nothing is deleted by mistake", s.name, e.Key, s.last)
+		return nil, &OrderError{Side: s.name, Key: e.Key, After: s.last}
 	}
 	s.last = e.Key
 	return e, nil
+}
+
+// OrderError says that a listing came in an order the merge cannot use: Key arrived after After, which does not
+// sort before it (or is the same key). Real S3 lists a general purpose bucket in key order, so for an S3 listing
+// this means a directory bucket or a server that does not sort; the engine then lists again and sorts the listing
+// itself (see runTree).
+type OrderError struct {
+	Side       string // "source" or "destination"
+	Key, After string
+}
+
+func (e *OrderError) Error() string {
+	return fmt.Sprintf("%s listing out of order: %q after %q; stopping so nothing is deleted by mistake", e.Side, e.Key, e.After)
 }
 
 // merge walks two sorted streams in step, as a zipper, and hands each key with its source and destination entries

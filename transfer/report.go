@@ -34,6 +34,9 @@ type Report struct {
 	Deleted     Count     `json:"deleted"`
 	Failed      Count     `json:"failed"`
 	Failures    []Failure `json:"failures"`
+	// Archived counts the archived objects a download did not read (S3 Glacier Flexible Retrieval, Deep Archive,
+	// Intelligent-Tiering archive tiers): neither transferred, nor skipped as unchanged, nor failed.
+	Archived ArchivedCount `json:"archived"`
 	// Released counts HSM-released files met by an upload from Lustre, by what was done with them.
 	Released ReleasedCount `json:"released,omitzero"`
 	// CleanedUp counts leftovers of interrupted runs this run removed: temp files and open multipart uploads.
@@ -90,6 +93,15 @@ func (r *Report) add(res result) {
 		if res.it.dst != nil {
 			r.Deleted.Bytes += res.it.dst.Size
 		}
+	case res.action == ActionArchived:
+		r.Archived.Files++
+		r.Archived.Bytes += size
+		switch res.restore {
+		case restoreRequested:
+			r.Archived.RestoreRequested++
+		case restoreInProgress:
+			r.Archived.RestoreInProgress++
+		}
 	case countsAsSkipped(res):
 		r.Skipped.Files++
 		r.Skipped.Bytes += size
@@ -101,8 +113,16 @@ func (r *Report) add(res result) {
 // were never candidates.
 func countsAsSkipped(res result) bool {
 	src := res.it.src
-	return res.err == nil && res.action != ActionCopy && res.action != ActionDelete &&
+	return res.err == nil && res.action != ActionCopy && res.action != ActionDelete && res.action != ActionArchived &&
 		src != nil && res.it.dst != nil && (!src.IsDir() || src.Marker)
+}
+
+// secondPass prepares the counts for going through the tree again (see runTree): the next pass sees every file
+// again and counts it then, as failed, skipped, archived or released, so those counts start over; what the first
+// pass transferred stays counted (the second finds it up to date, and runTree takes it out of skipped).
+func (r *Report) secondPass() {
+	r.Failed, r.Skipped, r.Archived, r.Released = Count{}, Count{}, ArchivedCount{}, ReleasedCount{}
+	r.Failures = r.Failures[:0]
 }
 
 func (r *Report) finish(err error) {
@@ -132,6 +152,18 @@ func (r *Report) Summary() string {
 	s := fmt.Sprintf("%s %d files (%s), skipped %d unchanged (%s), deleted %d, failed %d in %.1fs (%s/s)",
 		verb, r.Transferred.Files, HumanBytes(r.Transferred.Bytes), r.Skipped.Files, HumanBytes(r.Skipped.Bytes),
 		r.Deleted.Files, r.Failed.Files, r.Seconds, HumanBytes(int64(rate)))
+	if a := r.Archived; a.Files > 0 {
+		noun := "objects"
+		if a.Files == 1 {
+			noun = "object"
+		}
+		s += fmt.Sprintf(", %d archived %s skipped (%s; ", a.Files, noun, HumanBytes(a.Bytes))
+		if a.RestoreRequested+a.RestoreInProgress > 0 {
+			s += fmt.Sprintf("restore requested for %d, in progress for %d: run again once done)", a.RestoreRequested, a.RestoreInProgress)
+		} else {
+			s += "restore them first: --restore-archived DAYS)"
+		}
+	}
 	if n := r.Released; n.Restored+n.Skipped+n.Read+n.StillReleased > 0 {
 		s += fmt.Sprintf("; HSM-released files: %d restored, %d skipped, %d read, %d not restored in time", n.Restored, n.Skipped, n.Read, n.StillReleased)
 	}
