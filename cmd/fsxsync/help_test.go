@@ -338,6 +338,10 @@ func TestCompletionGenerate(t *testing.T) {
 		}
 		want := []string{"--help", "-h"}
 		for _, f := range cmd.Flags {
+			// A hidden flag (aws-cli's --force-glacier-transfer) works but is not offered.
+			if v, ok := f.(cli.VisibleFlag); ok && !v.IsVisible() {
+				continue
+			}
 			for _, n := range f.Names() {
 				want = append(want, dashed(n))
 			}

@@ -37,6 +37,7 @@ const (
 	exitDenied      = 3   // S3 denied a permission the transfer needs
 	exitNoCreds     = 4   // no usable credentials or identity
 	exitUnproven    = 5   // the preflight could not prove every permission (fsxsync check, or --strict)
+	exitArchived    = 6   // archived objects were not downloaded (skipped, or their restore asked for); nothing failed
 	exitIncomplete  = 75  // stopped early by a signal; nothing partial was left; safe to rerun
 	exitInterrupted = 130 // interrupted from the terminal (SIGINT)
 )
@@ -48,12 +49,17 @@ const exitCodeHelp = `EXIT CODES:
    3    access denied: S3 refused a permission the transfer needs
    4    no usable credentials (none found, expired, or invalid)
    5    not proven: check (or --strict) could not prove every permission; nothing was refused
+   6    archived objects (S3 Glacier, Deep Archive) were not downloaded, nothing failed: restore them, run again
    75   stopped early by SIGTERM or SIGUSR1 (time limit, scancel, preemption); nothing partial was left; safe to rerun
    130  interrupted (SIGINT)
 `
 
 // errSomeFailed is returned by a command whose run finished with per-file failures.
 var errSomeFailed = errors.New("some files failed")
+
+// errArchived is returned by a command whose run left archived objects undownloaded and had no failures: a stage-in
+// job must notice that its inputs are not all there.
+var errArchived = errors.New("archived objects were not downloaded")
 
 func main() {
 	os.Exit(realMain(os.Args))
@@ -83,7 +89,7 @@ func realMain(args []string) int {
 	err := app.RunContext(ctx, permuteArgs(app, args))
 	code := exitCode(st.signal(), err)
 	// The summary already said it for per-file failures and a clean stop; it stays the last line printed.
-	if err != nil && !errors.Is(err, errSomeFailed) && !errors.Is(err, transfer.ErrStopped) {
+	if err != nil && !errors.Is(err, errSomeFailed) && !errors.Is(err, errArchived) && !errors.Is(err, transfer.ErrStopped) {
 		if log := st.errLog.Load(); log != nil {
 			log.Error("fatal", "error", err.Error(), "exit_code", code)
 		} else {
@@ -208,6 +214,8 @@ func exitCode(sig os.Signal, err error) int {
 		return exitIncomplete
 	case errors.Is(err, errSomeFailed):
 		return exitSomeFailed
+	case errors.Is(err, errArchived):
+		return exitArchived
 	}
 	switch transfer.KindOf(err) {
 	case transfer.KindStopped:
@@ -220,6 +228,8 @@ func exitCode(sig os.Signal, err error) int {
 		return exitNoCreds
 	case transfer.KindUnproven:
 		return exitUnproven
+	case transfer.KindArchived:
+		return exitArchived
 	}
 	return exitSomeFailed
 }
@@ -237,7 +247,8 @@ func newApp(st *stopper) *cli.App {
 		Version: appVersion(),
 		Description: `fsxsync copies and syncs a local tree and an S3 prefix in either direction, in parallel and in
 multipart, keeping POSIX metadata in the format FSx for Lustre data repositories use. One side is a
-local path, the other s3://bucket[/prefix]; flags may come before or after the two arguments.
+local path, the other s3://bucket[/prefix]; flags may come before or after the two arguments. The
+bucket may be an access point's alias or its ARN: s3://arn:aws:s3:REGION:ACCOUNT:accesspoint/NAME/prefix.
 'fsxsync COMMAND --help' explains a command and shows examples.
 
 EXAMPLES:

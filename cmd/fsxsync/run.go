@@ -68,13 +68,15 @@ func runShard(c *cli.Context, o transferOptions, dir string) error {
 	if err := s.prepare(ctx, o); err != nil {
 		return err
 	}
-	store := s3store.New(s.s3, s.remote.Bucket, s3store.Options{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
+	store := s3store.New(s.s3, s.remote.Bucket, s3store.Options{PartSize: o.partSize, PartConcurrency: o.partConcurrency,
+		Encryption: o.encryption})
 	progress := &transfer.Progress{}
 	display := startDisplay(o, progress)
 	rep, runErr := transfer.RunManifestShard(ctx, store, dir, shard, transfer.Options{Concurrency: o.concurrency,
 		PartSize: o.partSize, PartConcurrency: o.partConcurrency, Out: o.stdout, Log: o.log, Progress: progress, Drain: o.drain,
 		FollowSymlinks: o.followSymlinks, PreserveOwner: o.preserveOwner, PreserveSetid: o.preserveSetid,
-		LFS: lustreFor(s), Released: o.released, RestoreTimeout: o.restoreTimeout, Stats: s.clientOpts.Stats})
+		LFS: lustreFor(s), Released: o.released, RestoreTimeout: o.restoreTimeout, Stats: s.clientOpts.Stats,
+		ForceArchived: o.forceArchived, RestoreArchived: o.restoreArchived})
 	display.Stop()
 	return finishRun(o, rep, runErr)
 }

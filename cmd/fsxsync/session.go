@@ -52,6 +52,9 @@ func newSession(ctx context.Context, o transferOptions) (*session, error) {
 	if s.cfg, err = s3store.LoadConfig(ctx, s.clientOpts); err != nil {
 		return nil, err
 	}
+	if err := s.useAccessPoint(o); err != nil {
+		return nil, err
+	}
 	s.s3 = s3store.NewClient(s.cfg, s.clientOpts)
 	return s, nil
 }
@@ -61,7 +64,9 @@ func newSession(ctx context.Context, o transferOptions) (*session, error) {
 func (s *session) preflight(ctx context.Context, o transferOptions, verbose bool) (*preflight.Report, error) {
 	req := preflightRequest{src: s.src, dst: s.dst, recursive: o.recursive, compare: o.compare != transfer.CompareAlways, delete: o.delete,
 		// check (verbose) proves every requirement or says that it could not, whatever --strict says.
-		requireIdentity: o.requireIdentity, strict: o.strict || verbose, requestPayer: o.requestPayer}
+		requireIdentity: o.requireIdentity, strict: o.strict || verbose, requestPayer: o.requestPayer, encryption: o.encryption}
+	// A dry run asks for no restore, so it needs no permission to.
+	req.restoreArchived = o.restoreArchived.Days > 0 && !o.dryRun
 	po := preflightOutput{out: o.stderr, log: o.log, json: o.jsonLog, verbose: verbose}
 	rep, err := runPreflight(ctx, s.cfg, s.s3, req, po)
 	var moved *preflight.RegionError
@@ -78,6 +83,10 @@ func (s *session) prepare(ctx context.Context, o transferOptions) error {
 	if !o.noPreflight {
 		_, err := s.preflight(ctx, o, false)
 		return err
+	}
+	if _, ok := transfer.AccessPointOf(s.remote.Bucket); ok {
+		// An access point ARN names its region, which the client already signs for (useAccessPoint).
+		return nil
 	}
 	if region := s3store.BucketRegion(ctx, s.s3, s.remote.Bucket); region != "" && region != s.cfg.Region {
 		s.moveTo(region, o.log)
@@ -128,7 +137,7 @@ func runTransfer(ctx context.Context, o transferOptions) error {
 		return err
 	}
 	store := s3store.New(s.s3, s.remote.Bucket,
-		s3store.Options{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
+		s3store.Options{PartSize: o.partSize, PartConcurrency: o.partConcurrency, Encryption: o.encryption})
 	statePath := ""
 	if o.stateDir != "" && o.recursive {
 		statePath = transfer.StatePath(o.stateDir, o.endpoint, s.remote.Bucket, s.remote.DirPrefix(), s.local)
@@ -145,6 +154,8 @@ func runTransfer(ctx context.Context, o transferOptions) error {
 		StatePath: statePath, Out: o.stdout, Log: o.log, Progress: progress, Drain: o.drain, Shard: shard,
 		DirMarkers: o.dirMarkers, FollowSymlinks: o.followSymlinks, PreserveOwner: o.preserveOwner, PreserveSetid: o.preserveSetid,
 		LFS: lustreFor(s), Released: o.released, RestoreTimeout: o.restoreTimeout, Stats: s.clientOpts.Stats,
+		SortListing:   s3store.IsDirectoryBucket(s.remote.Bucket),
+		ForceArchived: o.forceArchived, RestoreArchived: o.restoreArchived,
 	})
 	display.Stop()
 	return finishRun(o, rep, runErr)
@@ -167,13 +178,13 @@ func lustreFor(s *session) *fsx.LFS {
 }
 
 // finishRun prints the summary (the last thing a run prints), writes the report and turns per-file failures into
-// errSomeFailed.
+// errSomeFailed, and archived objects left undownloaded (when nothing failed) into errArchived.
 func finishRun(o transferOptions, rep *transfer.Report, runErr error) error {
 	var usage *transfer.UsageError
 	// A run that failed before any file (no endpoint, no bucket) has nothing to sum up: "failed 0" would only
 	// contradict the error that follows. A clean stop still says what it did.
 	nothing := rep != nil && runErr != nil && transfer.KindOf(runErr) != transfer.KindStopped &&
-		rep.Transferred.Files+rep.Skipped.Files+rep.Deleted.Files+rep.Failed.Files == 0
+		rep.Transferred.Files+rep.Skipped.Files+rep.Deleted.Files+rep.Failed.Files+rep.Archived.Files == 0
 	if rep != nil && !errors.As(runErr, &usage) {
 		if !o.quiet && !nothing {
 			fmt.Fprintln(o.stdout, rep.Summary())
@@ -189,6 +200,9 @@ func finishRun(o transferOptions, rep *transfer.Report, runErr error) error {
 	}
 	if rep.Failed.Files > 0 {
 		return errSomeFailed
+	}
+	if rep.Archived.Files > 0 {
+		return errArchived
 	}
 	return nil
 }

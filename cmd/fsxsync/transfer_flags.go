@@ -38,7 +38,9 @@ type transferOptions struct {
 	requireIdentity bool
 	strict          bool
 	// requestPayer is --request-payer requester: every request says the caller pays for it.
-	requestPayer   bool
+	requestPayer bool
+	// encryption is --sse, --sse-kms-key-id and --bucket-key: how uploads ask S3 to encrypt what they store.
+	encryption     s3store.Encryption
 	grace          time.Duration
 	shardFlag      string
 	noShard        bool
@@ -50,6 +52,10 @@ type transferOptions struct {
 	preserveSetid  bool
 	released       transfer.ReleasedPolicy
 	restoreTimeout time.Duration
+	// forceArchived is --force-archived-transfer (or aws-cli's --force-glacier-transfer), restoreArchived
+	// --restore-archived DAYS[:TIER]: what a download does with archived objects.
+	forceArchived   bool
+	restoreArchived transfer.ArchiveRestore
 	// progress is the resolved display mode (bar, lines or none) and progressInterval the lines' period.
 	progress         ui.Mode
 	progressInterval time.Duration
@@ -104,6 +110,9 @@ func transferFlags(rules *ruleList) []cli.Flag {
 		&cli.IntFlag{Name: "part-concurrency", Value: transfer.DefaultPartConcurrency, Usage: "parts in flight per large file"},
 		&cli.BoolFlag{Name: "no-preflight", Usage: "skip the identity and permission preflight (see fsxsync check)"},
 		&cli.StringFlag{Name: "request-payer", Usage: "requester: confirm that you pay for the requests and transfer, as a Requester Pays bucket of another account requires"},
+		&cli.StringFlag{Name: "sse", Usage: "uploads: server-side encryption `ALG`: AES256, aws:kms or aws:kms:dsse (aws-cli's names; its bare --sse is written --sse AES256 here)"},
+		&cli.StringFlag{Name: "sse-kms-key-id", Usage: "uploads with --sse aws:kms or aws:kms:dsse: the KMS `KEY` (ARN, key id or alias/NAME); without it S3 uses the AWS managed key aws/s3"},
+		&cli.BoolFlag{Name: "bucket-key", Usage: "uploads with --sse aws:kms: use an S3 Bucket Key, which cuts S3's requests to KMS (fsxsync's own flag; aws-cli s3 has none)"},
 		requireIdentityFlag(),
 		&cli.BoolFlag{Name: "strict", Usage: "stop before the first byte (exit 5) when the preflight could not prove every permission, instead of going on with a warning"},
 		&cli.StringFlag{Name: "shard", Usage: "do shard `I/N` of the keys (0-based; default: from the Slurm array or step)"},
@@ -114,6 +123,11 @@ func transferFlags(rules *ruleList) []cli.Flag {
 		&cli.BoolFlag{Name: "preserve-setid", Usage: "on download, keep setuid/setgid/sticky bits from the metadata (dropped by default)"},
 		&cli.StringFlag{Name: "released", Value: "restore", Usage: "uploads from Lustre: what to do with HSM-released files: restore (in bulk, before reading), skip, or read"},
 		&cli.DurationFlag{Name: "restore-timeout", Value: 30 * time.Minute, Usage: "how long --released=restore waits for a bulk restore"},
+		&cli.BoolFlag{Name: "force-archived-transfer", Usage: "downloads: try to read archived objects (S3 Glacier Flexible Retrieval, Deep Archive, Intelligent-Tiering archive tiers) anyway; each not restored fails (exit 1) instead of being skipped (exit 6); aws-cli's --force-glacier-transfer also works"},
+		// aws-cli's name for the same flag, taken as it is but not listed: an alias would widen every command's
+		// OPTIONS column by its length.
+		&cli.BoolFlag{Name: "force-glacier-transfer", Hidden: true},
+		&cli.StringFlag{Name: "restore-archived", Usage: "downloads: with `DAYS[:TIER]`, ask S3 to restore each archived object met, readable for DAYS days (1 to 36500), retrieved at TIER: Standard (the default), Bulk or Expedited; they are still not downloaded this run (exit 6): run again once they are restored"},
 		&cli.BoolFlag{Name: "watch-spot", Usage: "on an EC2 Spot instance, stop cleanly when IMDS announces an interruption (about two minutes ahead)"},
 		&cli.DurationFlag{Name: "grace-period", Value: 20 * time.Second, Usage: "after SIGTERM/SIGUSR1, let files in flight finish this long before cancelling them"},
 		&cli.StringFlag{Name: "report", Usage: "write a JSON report (counts, failed files and reasons) to `FILE`"},
@@ -125,6 +139,12 @@ func transferFlags(rules *ruleList) []cli.Flag {
 
 // parseTransferOptions reads the shared flags; args must be SRC DST.
 func parseTransferOptions(c *cli.Context, rules *ruleList) (transferOptions, error) {
+	// Before the arguments are counted: aws-cli's bare --sse takes SRC as its value here, and the error should say
+	// that rather than that an argument is missing.
+	encryption, err := parseEncryption(c)
+	if err != nil {
+		return transferOptions{}, err
+	}
 	if c.Command.Name != "run" && c.NArg() != 2 {
 		return transferOptions{}, transfer.Usagef("%s needs exactly two arguments, SRC and DST (got %d); see fsxsync %s --help", c.Command.Name, c.NArg(), c.Command.Name)
 	}
@@ -136,7 +156,7 @@ func parseTransferOptions(c *cli.Context, rules *ruleList) (transferOptions, err
 		grace: c.Duration("grace-period"), shardFlag: c.String("shard"), noShard: c.Bool("no-shard"),
 		watchSpot: c.Bool("watch-spot"), dirMarkers: c.Bool("dir-markers"), followSymlinks: c.Bool("follow-symlinks"),
 		preserveOwner: c.Bool("preserve-owner"), preserveSetid: c.Bool("preserve-setid"),
-		stdout: c.App.Writer, stderr: c.App.ErrWriter,
+		stdout: c.App.Writer, stderr: c.App.ErrWriter, encryption: encryption,
 	}
 	style, err := s3store.ParseAddressingStyle(c.String("addressing-style"))
 	if err != nil {
@@ -156,6 +176,15 @@ func parseTransferOptions(c *cli.Context, rules *ruleList) (transferOptions, err
 		return o, transfer.Usagef("--request-payer %q: the only value is requester (you pay for the requests and the transfer)", rp)
 	}
 	o.restoreTimeout = c.Duration("restore-timeout")
+	o.forceArchived = c.Bool("force-archived-transfer") || c.Bool("force-glacier-transfer")
+	if v := c.String("restore-archived"); v != "" {
+		if o.restoreArchived, err = transfer.ParseArchiveRestore(v); err != nil {
+			return o, err
+		}
+		if o.forceArchived {
+			return o, transfer.Usagef("--restore-archived and --force-archived-transfer contradict each other: one skips archived objects and asks for their restore, the other reads them now; give one")
+		}
+	}
 	if o.grace < 0 {
 		return o, transfer.Usagef("--grace-period %v: give a duration of 0 or more, e.g. 20s", o.grace)
 	}
@@ -192,6 +221,14 @@ func parseTransferOptions(c *cli.Context, rules *ruleList) (transferOptions, err
 		return o, err
 	}
 	return o, nil
+}
+
+// parseEncryption reads --sse, --sse-kms-key-id and --bucket-key.
+func parseEncryption(c *cli.Context) (s3store.Encryption, error) {
+	if c.IsSet("sse-kms-key-id") && c.String("sse-kms-key-id") == "" {
+		return s3store.Encryption{}, transfer.Usagef("--sse-kms-key-id is empty: give the key's ARN, id or alias/NAME, or leave the flag out for the AWS managed key aws/s3")
+	}
+	return s3store.ParseEncryption(c.String("sse"), c.String("sse-kms-key-id"), c.Bool("bucket-key"))
 }
 
 // parseOutputOptions reads the progress and log flags. Everything written to stderr from here on goes through one
