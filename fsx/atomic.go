@@ -85,9 +85,11 @@ func Commit(f *os.File, finalPath string, mode fs.FileMode, mtime time.Time) err
 
 // Attrs are what CommitWith applies to a downloaded file before it takes its final name.
 type Attrs struct {
-	// Mode: permission bits, plus setuid/setgid/sticky when the caller chose to keep them; 0 leaves the mode.
-	Mode  fs.FileMode
-	Mtime time.Time // zero leaves it
+	// Mode: permission bits, plus setuid/setgid/sticky when the caller chose to keep them; 0 leaves the mode
+	// unless SetMode says to apply it (a file whose permissions are 000).
+	Mode    fs.FileMode
+	SetMode bool
+	Mtime   time.Time // zero leaves it
 	// Chown applies UID and GID (-1 leaves one of them).
 	Chown    bool
 	UID, GID int
@@ -109,7 +111,7 @@ func CommitWith(f *os.File, finalPath string, a Attrs) error {
 			return fail(err)
 		}
 	}
-	if a.Mode != 0 {
+	if a.Mode != 0 || a.SetMode {
 		if err := os.Chmod(tmp, a.Mode&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
 			return fail(err)
 		}

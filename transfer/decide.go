@@ -18,6 +18,8 @@ type Entry struct {
 	MtimeKnown bool
 	// Mode carries the file type and permission bits (local files, or objects whose metadata is known).
 	Mode fs.FileMode
+	// HasMode says an object's metadata gave its mode: a file whose permissions are 000 has Mode 0 (or ModeDir).
+	HasMode bool
 	// UID and GID: a local file's owner, or (HasOwner) the owner an object's metadata records.
 	UID, GID uint32
 	HasOwner bool

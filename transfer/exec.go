@@ -187,7 +187,7 @@ func (e *engine) download(ctx context.Context, it *item) result {
 		if info, err := e.store.Head(ctx, it.objectKey); err == nil {
 			ent := Entry{Key: it.key}
 			applyObjectMeta(&ent, info)
-			r.dirAttr = &dirAttr{path: it.localPath, mode: e.keepMode(ent.Mode), mtime: ent.Mtime}
+			r.dirAttr = &dirAttr{path: it.localPath, mode: e.keepMode(ent.Mode), setMode: ent.HasMode, mtime: ent.Mtime}
 		}
 		return r
 	}
@@ -219,11 +219,12 @@ func (e *engine) download(ctx context.Context, it *item) result {
 		return r
 	}
 	mode := e.keepMode(ent.Mode)
-	if ent.Mode == 0 {
+	if !ent.HasMode {
 		// No POSIX metadata: the mode any new file would get, not the temp file's private 0600.
 		mode = e.defaultMode
 	}
-	attrs := fsx.Attrs{Mode: mode, Mtime: ent.Mtime}
+	// The mode is always set, even to 000 (a file its owner locked), which is a mode like any other.
+	attrs := fsx.Attrs{Mode: mode, SetMode: true, Mtime: ent.Mtime}
 	if ent.HasOwner && e.o.PreserveOwner && os.Geteuid() == 0 {
 		attrs.Chown, attrs.UID, attrs.GID = true, int(ent.UID), int(ent.GID)
 	}
@@ -235,20 +236,24 @@ func (e *engine) download(ctx context.Context, it *item) result {
 	return r
 }
 
-// keepMode returns the mode bits to apply from an object: permission bits, and setuid/setgid/sticky only with
-// --preserve-setid, since a tool that copies data should not hand out privileges an object asks for.
+// keepMode returns the mode bits to apply from an object: permission bits and the sticky bit, and setuid/setgid only
+// with --preserve-setid, since a tool that copies data should not hand out privileges an object asks for. The
+// sticky bit grants nothing: on a shared directory (1777) it is what keeps users from deleting each other's files,
+// so dropping it would loosen the tree.
 func (e *engine) keepMode(m fs.FileMode) fs.FileMode {
+	keep := fs.ModePerm | fs.ModeSticky
 	if e.o.PreserveSetid {
-		return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+		keep |= fs.ModeSetuid | fs.ModeSetgid
 	}
-	return m.Perm()
+	return m & keep
 }
 
 // dirAttr is a directory's mode and mtime, applied after the run.
 type dirAttr struct {
-	path  string
-	mode  fs.FileMode
-	mtime time.Time
+	path    string
+	mode    fs.FileMode
+	setMode bool // the object gave a mode, which may be 0
+	mtime   time.Time
 }
 
 // applyDirAttrs applies directories' modes and mtimes deepest first: a path sorts after its parent, so descending
@@ -256,7 +261,7 @@ type dirAttr struct {
 func applyDirAttrs(attrs []dirAttr, log *slog.Logger) {
 	sort.Slice(attrs, func(i, j int) bool { return attrs[i].path > attrs[j].path })
 	for _, a := range attrs {
-		if a.mode != 0 {
+		if a.setMode {
 			if err := os.Chmod(a.path, a.mode); err != nil {
 				log.Warn("could not set a directory's attributes", "error", err.Error())
 			}

@@ -38,6 +38,9 @@ func TestFSxExportedObjectsDownload(t *testing.T) {
 	put("exp/dir/inner.txt", "inside", map[string]string{"file-permissions": "0100644", "file-mtime": "1595001000000000000ns"})
 	put("exp/link", "file.txt", map[string]string{"file-permissions": "0120777", "file-mtime": "1595002000000000000ns"})
 	put("exp/rclone.txt", "written by rclone", map[string]string{"mtime": "1595002920.5"})
+	// Mode 000 is a mode like any other (not "no mode"), and the sticky bit of a shared directory is kept.
+	put("exp/locked", "no one may read this", map[string]string{"file-permissions": "0100000", "file-mtime": "1595002920000000000ns"})
+	put("exp/shared/", "", map[string]string{"file-permissions": "041777", "file-mtime": "1595000000000000000ns"})
 
 	dst := t.TempDir()
 	rep, err := transfer.Run(context.Background(), store, transfer.Options{Src: transfer.Location{Bucket: bucket, Key: "exp"}, Dst: transfer.Location{Local: dst},
@@ -65,6 +68,8 @@ func TestFSxExportedObjectsDownload(t *testing.T) {
 	check("dir/inner.txt", 0o644, time.Unix(0, 1595001000000000000))
 	check("link", fs.ModeSymlink|0o777, time.Unix(0, 1595002000000000000))
 	check("rclone.txt", 0o644, time.Unix(1595002920, 5e8))
+	check("locked", 0, time.Unix(1595002920, 0))
+	check("shared", fs.ModeDir|fs.ModeSticky|0o777, time.Unix(0, 1595000000000000000))
 	if target, _ := os.Readlink(filepath.Join(dst, "link")); target != "file.txt" {
 		t.Errorf("link -> %q, want file.txt", target)
 	}

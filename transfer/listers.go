@@ -187,7 +187,7 @@ func applyObjectMeta(e *Entry, info ObjectInfo) {
 		e.Mtime = m.Mtime
 	}
 	if m.Mode != 0 {
-		e.Mode = fsx.FileMode(m.Mode)
+		e.Mode, e.HasMode = fsx.FileMode(m.Mode), true
 	}
 	if m.HasUID && m.HasGID {
 		e.UID, e.GID, e.HasOwner = m.UID, m.GID, true
