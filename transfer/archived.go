@@ -150,7 +150,7 @@ func (e *engine) archived(ctx context.Context, it *item) (result, bool) {
 			if ask.Days > 0 && src.Restore != RestoreOngoing {
 				what = "restore archived object"
 			}
-			fmt.Fprintf(e.o.Out, "(dry run) %s: %s (%s), not downloaded\n", what, object, class)
+			fmt.Fprintf(e.o.Out, "(dryrun) %s: %s (%s), not downloaded\n", what, object, class)
 		}
 		return r, true
 	}

@@ -116,7 +116,7 @@ func TestArchivedDownloadEngine(t *testing.T) {
 
 	// A dry run says what it would skip.
 	_, log = archivedRun(t, store, from, t.TempDir(), transfer.Options{Recursive: true, DryRun: true})
-	if !strings.Contains(log, "(dry run) skip archived object: s3://"+bucket+"/p/cold.dat (GLACIER), not downloaded") {
+	if !strings.Contains(log, "(dryrun) skip archived object: s3://"+bucket+"/p/cold.dat (GLACIER), not downloaded") {
 		t.Errorf("dry run:\n%s", log)
 	}
 

@@ -115,8 +115,10 @@ type item struct {
 	// localPath and objectKey are where this item lives on each side.
 	localPath string
 	objectKey string
-	// err is set when the item cannot be transferred at all (unsafe key, conflict).
-	err error
+	// err is set when the item cannot be transferred at all (unsafe key, conflict, a local directory that could not
+	// be read), and errOp names what failed for the report; empty means "map key".
+	err   error
+	errOp string
 	// notMine marks a key that belongs to another shard: it is passed through for the state file only.
 	notMine bool
 	// index is the item's line in a manifest shard (fsxsync run), for the journal.
@@ -545,7 +547,11 @@ func (e *engine) s3Entry(it *item) *Entry {
 // execute carries out one item's action; it never panics on a per-file problem, it reports it.
 func (e *engine) execute(ctx context.Context, it *item) result {
 	if it.err != nil {
-		return result{it: it, action: ActionCopy, err: it.err, op: "map key"}
+		op := it.errOp
+		if op == "" {
+			op = "map key"
+		}
+		return result{it: it, action: ActionCopy, err: it.err, op: op}
 	}
 	action := it.action
 	var r result
@@ -587,7 +593,7 @@ func (e *engine) execute(ctx context.Context, it *item) result {
 		if e.o.plan != nil {
 			e.o.plan(it, action)
 		} else {
-			fmt.Fprintf(e.o.Out, "(dry run) %s\n", e.describe(it, action))
+			fmt.Fprintf(e.o.Out, "(dryrun) %s\n", e.describe(it, action))
 		}
 		r := result{it: it, action: action}
 		if action == ActionCopy && it.src != nil {

@@ -263,7 +263,7 @@ EXAMPLES:
 
 ` + exitCodes,
 		Commands: withFlagCompletion(cpCommand(st), syncCommand(st), checkCommand(), whoamiCommand(),
-			planCommand(st), runCommand(st), statusCommand(), versionCommand(), completionCommand()),
+			planCommand(st), runCommand(st), statusCommand(), versionCommand(), completionCommand(), helpCommand()),
 		EnableBashCompletion: true,
 		Suggest:              true,
 		// Errors are printed and mapped to exit codes by main, never by the cli package (which would os.Exit).

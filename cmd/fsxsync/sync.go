@@ -25,7 +25,8 @@ func syncCommand(st *stopper) *cli.Command {
 		Description: `One of SRC and DST is a local directory, the other s3://bucket[/prefix] (the bucket may be an
 access point's alias or ARN); data flows either way. A file is transferred when it is missing at the
 destination, when its size differs, or when the source is newer (an object's mtime is the POSIX mtime
-fsxsync or FSx stored in its metadata, else its LastModified). A second sync of an unchanged tree
+fsxsync or FSx stored in its metadata, else its LastModified). A destination file of the same size
+that is newer than its source is left alone, in either direction. A second sync of an unchanged tree
 transfers nothing, in either direction. Inside a Slurm array job each task takes its own share of the
 files (see --shard).
 
