@@ -103,8 +103,8 @@ func outputFlags() []cli.Flag {
 func transferFlags(rules *ruleList) []cli.Flag {
 	flags := []cli.Flag{
 		&cli.BoolFlag{Name: "dry-run", Aliases: []string{"dryrun"}, Usage: "print what would be transferred or deleted, change nothing"},
-		&cli.GenericFlag{Name: "exclude", Value: ruleFlag{list: rules}, Usage: "leave out keys matching `PATTERN` (*, ?, **; evaluated in order with --include, last match wins; repeatable)"},
-		&cli.GenericFlag{Name: "include", Value: ruleFlag{list: rules, include: true}, Usage: "take keys matching `PATTERN` back in after an --exclude (repeatable)"},
+		&cli.GenericFlag{Name: "exclude", Value: ruleFlag{list: rules}, Usage: "leave out paths matching `PATTERN`, as aws-cli: the whole path under the root (* and ** match anything, / included; ?, [seq], [!seq]); rules apply in order, the last match wins; repeatable"},
+		&cli.GenericFlag{Name: "include", Value: ruleFlag{list: rules, include: true}, Usage: "take paths matching `PATTERN` back in (the syntax of --exclude; the last match wins; repeatable)"},
 		&cli.IntFlag{Name: "concurrency", Value: transfer.DefaultConcurrency, Usage: "files in flight at once"},
 		&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "multipart part size (grows automatically so no object needs over 10,000 parts)"},
 		&cli.IntFlag{Name: "part-concurrency", Value: transfer.DefaultPartConcurrency, Usage: "parts in flight per large file"},
