@@ -52,9 +52,10 @@ type FS interface {
 // OSFS is the operating system's file system.
 type OSFS struct{}
 
-// ReadDirNames returns the names in dir, unsorted, without "." and "..".
+// ReadDirNames returns the names in dir, unsorted, without "." and "..". It opens dir only if it is a directory
+// (openDir), so a directory replaced by a FIFO since its lstat is an error, not an open that blocks for ever.
 func (OSFS) ReadDirNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
+	f, err := openDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +115,8 @@ func walkLimits(workers int) (inflight, lookahead, ahead int) {
 // NumChildren is known. When a directory cannot be listed, onErr gets its key (ending in '/') and neither the
 // directory nor anything below it is emitted, so callers that delete must treat that whole prefix as unknown.
 // Symlinks are not followed; root itself may be a symlink to a directory. A nil onErr makes the first such error
-// end the walk.
+// end the walk. Walk opens nothing but directories: every other entry, FIFOs, sockets and devices (IsSpecial)
+// included, is only lstat'ed and emitted with its type, for the caller to skip.
 //
 // Walk does not interrupt a file-system call in progress: after ctx is cancelled it returns as soon as the calls
 // already running have returned.

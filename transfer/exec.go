@@ -56,7 +56,9 @@ func (e *engine) upload(ctx context.Context, it *item) result {
 		}
 		return r
 	}
-	f, err := os.Open(it.localPath)
+	// The walk saw a regular file, but the path may hold a FIFO or a device by now: OpenRegular neither blocks on
+	// nor reads anything else. A link is opened through only when the walk followed it (--follow-symlinks).
+	f, err := fsx.OpenRegular(it.localPath, e.o.FollowSymlinks)
 	if err != nil {
 		r.err = err
 		return r
@@ -65,10 +67,6 @@ func (e *engine) upload(ctx context.Context, it *item) result {
 	fi, err := f.Stat()
 	if err != nil {
 		r.err = err
-		return r
-	}
-	if !fi.Mode().IsRegular() {
-		r.err = fmt.Errorf("%s is no longer a regular file", it.localPath)
 		return r
 	}
 	cur := localEntry(it.key, fi)

@@ -39,6 +39,9 @@ type Report struct {
 	Archived ArchivedCount `json:"archived"`
 	// Released counts HSM-released files met by an upload from Lustre, by what was done with them.
 	Released ReleasedCount `json:"released,omitzero"`
+	// SpecialFiles counts the special files (FIFOs, sockets, character and block devices) an upload's source tree
+	// held: they have no S3 form and were skipped, never opened, each with a warning.
+	SpecialFiles int64 `json:"special_files"`
 	// CleanedUp counts leftovers of interrupted runs this run removed: temp files and open multipart uploads.
 	CleanedUp int64 `json:"cleaned_up"`
 	// Retries counts the S3 requests the SDK sent again (503 SlowDown, 500s, connection resets), with backoff.
@@ -110,11 +113,11 @@ func (r *Report) add(res result) {
 
 // countsAsSkipped says whether a result that moved nothing counts as skipped: what a transfer would have sent
 // (files, symlinks, empty-directory markers) and found up to date. Non-empty directories and destination-only keys
-// were never candidates.
+// were never candidates, nor keys below a local directory that could not be read (nothing was compared).
 func countsAsSkipped(res result) bool {
-	src := res.it.src
+	src, dst := res.it.src, res.it.dst
 	return res.err == nil && res.action != ActionCopy && res.action != ActionDelete && res.action != ActionArchived &&
-		src != nil && res.it.dst != nil && (!src.IsDir() || src.Marker)
+		src != nil && dst != nil && (!src.IsDir() || src.Marker) && !src.Unknown && !dst.Unknown
 }
 
 // secondPass prepares the counts for going through the tree again (see runTree): the next pass sees every file
@@ -163,6 +166,11 @@ func (r *Report) Summary() string {
 		} else {
 			s += "restore them first: --restore-archived DAYS)"
 		}
+	}
+	if n := r.SpecialFiles; n == 1 {
+		s += ", 1 special file skipped (FIFO, socket or device)"
+	} else if n > 1 {
+		s += fmt.Sprintf(", %d special files skipped (FIFOs, sockets, devices)", n)
 	}
 	if n := r.Released; n.Restored+n.Skipped+n.Read+n.StillReleased > 0 {
 		s += fmt.Sprintf("; HSM-released files: %d restored, %d skipped, %d read, %d not restored in time", n.Restored, n.Skipped, n.Read, n.StillReleased)

@@ -146,6 +146,7 @@ func TestExitCodeOfOtherErrors(t *testing.T) {
 		{"stopped", nil, fmt.Errorf("run: %w", transfer.ErrStopped), transfer.KindStopped, exitIncomplete},
 		{"some failed", nil, errSomeFailed, transfer.KindFile, exitSomeFailed},
 		{"archived objects not downloaded", nil, errArchived, transfer.KindFile, exitArchived},
+		{"special files skipped", nil, errSpecialSkipped, transfer.KindFile, exitSpecial},
 		{"SIGTERM", syscall.SIGTERM, context.Canceled, transfer.KindCancelled, exitIncomplete},
 		{"SIGINT", os.Interrupt, context.Canceled, transfer.KindCancelled, exitInterrupted},
 	}

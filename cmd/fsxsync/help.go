@@ -133,29 +133,16 @@ func editDistance(a, b string) int {
 	return d[len(a)][len(b)]
 }
 
-// helpCommand replaces the cli package's own help command, which answers a topic that is not a command with exit 1:
-// a mistyped topic is bad input like a mistyped command (exit 2), with the closest command named. It keeps the cli
-// package's name, alias and text, so the command list reads as before.
-func helpCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "help",
-		Aliases:   []string{"h"},
-		Usage:     "Shows a list of commands or help for one command",
-		ArgsUsage: "[command]",
-		Action: func(c *cli.Context) error {
-			switch c.NArg() {
-			case 0:
-				return cli.ShowAppHelp(c)
-			case 1:
-				name := c.Args().First()
-				if c.App.Command(name) == nil {
-					return unknownCommand(c.App, name)
-				}
-				// Shown from the app's context: from the help command's own, the cli package looks for the topic
-				// among the help command's (absent) subcommands.
-				return cli.ShowCommandHelp(c.Lineage()[1], name)
-			}
-			return transfer.Usagef("help takes one command, not %d words: %s (see fsxsync --help)", c.NArg(), strings.Join(c.Args().Slice(), " "))
-		},
+// helpTopicError is the usage error for "fsxsync help WORD" when WORD is not a command. The cli package's help
+// command answers that with exit 1 ("No help topic"); a mistyped topic is bad input like a mistyped command (exit 2),
+// with the closest command named. It is checked before the app runs, so the cli package's help stays as it is.
+func helpTopicError(app *cli.App, args []string) error {
+	if len(args) < 3 || (args[1] != "help" && args[1] != "h") {
+		return nil
 	}
+	topic := args[2]
+	if topic == "help" || topic == "h" || strings.HasPrefix(topic, "-") || app.Command(topic) != nil {
+		return nil
+	}
+	return unknownCommand(app, topic)
 }

@@ -38,6 +38,7 @@ const (
 	exitNoCreds     = 4   // no usable credentials or identity
 	exitUnproven    = 5   // the preflight could not prove every permission (fsxsync check, or --strict)
 	exitArchived    = 6   // archived objects were not downloaded (skipped, or their restore asked for); nothing failed
+	exitSpecial     = 7   // special files (FIFOs, sockets, devices) were skipped; nothing failed, nothing archived
 	exitIncomplete  = 75  // stopped early by a signal; nothing partial was left; safe to rerun
 	exitInterrupted = 130 // interrupted from the terminal (SIGINT)
 )
@@ -50,6 +51,7 @@ const exitCodeHelp = `EXIT CODES:
    4    no usable credentials (none found, expired, or invalid)
    5    not proven: check (or --strict) could not prove every permission; nothing was refused
    6    archived objects (S3 Glacier, Deep Archive) were not downloaded, nothing failed: restore them, run again
+   7    special files (FIFOs, sockets, devices) in the source were skipped, nothing failed; the rest was transferred
    75   stopped early by SIGTERM or SIGUSR1 (time limit, scancel, preemption); nothing partial was left; safe to rerun
    130  interrupted (SIGINT)
 `
@@ -60,6 +62,11 @@ var errSomeFailed = errors.New("some files failed")
 // errArchived is returned by a command whose run left archived objects undownloaded and had no failures: a stage-in
 // job must notice that its inputs are not all there.
 var errArchived = errors.New("archived objects were not downloaded")
+
+// errSpecialSkipped is returned by a command whose upload skipped special files (FIFOs, sockets, devices) and had no
+// failures and no archived objects: the destination is not a full copy of the source, and a script must be able to
+// tell, as aws-cli's exit 2 for skipped files tells it.
+var errSpecialSkipped = errors.New("special files were skipped")
 
 func main() {
 	os.Exit(realMain(os.Args))
@@ -86,10 +93,32 @@ func realMain(args []string) int {
 	go st.watch(sigs, done)
 
 	app := newApp(st)
-	err := app.RunContext(ctx, permuteArgs(app, args))
+	// The command runs on its own goroutine so that a stop always ends the process: a run blocked in a system call
+	// that no cancellation reaches (an open of a FIFO, a read from a hung NFS or Lustre server) must not outlive the
+	// grace period, or Slurm's SIGKILL comes instead of exit 75.
+	finished := make(chan error, 1)
+	go func() {
+		if err := helpTopicError(app, args); err != nil {
+			finished <- err
+			return
+		}
+		finished <- app.RunContext(ctx, permuteArgs(app, args))
+	}()
+	var err error
+	select {
+	case err = <-finished:
+	case <-st.abandon:
+		return st.abandoned()
+	}
 	code := exitCode(st.signal(), err)
+	if sig := st.signal(); sig != nil && transfer.KindOf(err) == transfer.KindCancelled {
+		// A signal cancelled the command where it could not stop cleanly (in the preflight, say): say that it was the
+		// signal, rather than only "context canceled".
+		err = fmt.Errorf("stopped (%v); safe to rerun: %w", sig, err)
+	}
 	// The summary already said it for per-file failures and a clean stop; it stays the last line printed.
-	if err != nil && !errors.Is(err, errSomeFailed) && !errors.Is(err, errArchived) && !errors.Is(err, transfer.ErrStopped) {
+	if err != nil && !errors.Is(err, errSomeFailed) && !errors.Is(err, errArchived) && !errors.Is(err, errSpecialSkipped) &&
+		!errors.Is(err, transfer.ErrStopped) {
 		if log := st.errLog.Load(); log != nil {
 			log.Error("fatal", "error", err.Error(), "exit_code", code)
 		} else {
@@ -103,8 +132,10 @@ func realMain(args []string) int {
 // `#SBATCH --signal=B:USR1@120`) or SIGINT closes drain: no new file starts, files in flight may finish for the
 // grace period; then, or at a second signal, the context is cancelled: downloads in flight delete their temp files
 // and multipart uploads are aborted. Nothing partial is ever left under a final name. Other commands stop at once.
+// A run still going abandonAfter after its cancel is blocked where no cancellation reaches: main exits without it.
 type stopper struct {
 	drain    chan struct{}
+	abandon  chan struct{} // closed when a cancelled run has not returned within abandonAfter
 	cancel   context.CancelFunc
 	sigs     chan<- os.Signal            // where the Spot watcher posts its notice, like a signal
 	status   <-chan os.Signal            // SIGUSR2: a request for a status line, for the progress display
@@ -120,8 +151,14 @@ const spotPollInterval = 5 * time.Second
 // defaultGrace stays below Slurm's default KillWait (30 s) between SIGTERM and SIGKILL.
 const defaultGrace = 20 * time.Second
 
+// abandonAfter is how long main waits for a cancelled run to return before it exits without it. A run normally
+// returns within moments of the cancel, having deleted its temp files and aborted its multipart uploads; one that
+// does not is blocked where no cancellation reaches. With the default grace period the process still ends 25 s
+// after SIGTERM, before Slurm's default KillWait of 30 s sends SIGKILL.
+const abandonAfter = 5 * time.Second
+
 func newStopper(cancel context.CancelFunc, sigs chan<- os.Signal) *stopper {
-	st := &stopper{drain: make(chan struct{}), cancel: cancel, sigs: sigs}
+	st := &stopper{drain: make(chan struct{}), abandon: make(chan struct{}), cancel: cancel, sigs: sigs}
 	st.grace.Store(int64(defaultGrace))
 	return st
 }
@@ -150,10 +187,23 @@ func (st *stopper) watch(sigs <-chan os.Signal, done <-chan struct{}) {
 		return
 	}
 	st.first.Store(s)
-	if !st.draining.Load() {
-		st.cancel()
+	if st.draining.Load() && !st.drainFor(s, sigs, done) {
 		return
 	}
+	st.cancel()
+	// The run has been cancelled; if it is still running after abandonAfter, main exits without it.
+	timer := time.NewTimer(abandonAfter)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		close(st.abandon)
+	case <-done:
+	}
+}
+
+// drainFor is the first step of a clean stop after signal s: no new file starts, and files in flight may finish for
+// the grace period, or until a second signal. It returns false when the run ended first (done).
+func (st *stopper) drainFor(s os.Signal, sigs <-chan os.Signal, done <-chan struct{}) bool {
 	if log := st.errLog.Load(); log != nil {
 		log.Warn("stopping: starting no new files; finishing those in flight (signal again to stop at once)",
 			"signal", s.String(), "grace", time.Duration(st.grace.Load()))
@@ -168,9 +218,23 @@ func (st *stopper) watch(sigs <-chan os.Signal, done <-chan struct{}) {
 	case <-sigs:
 	case <-timer.C:
 	case <-done:
-		return
+		return false
 	}
-	st.cancel()
+	return true
+}
+
+// abandoned says that the stopped run could not be waited for, and returns the exit code of the stop (75, or 130
+// for SIGINT). Nothing it had under a final name is partial: downloads are renamed into place only when complete.
+// What was blocked may leave a temp file or an open multipart upload, which the next run cleans up; the summary
+// and the --report file may be missing.
+func (st *stopper) abandoned() int {
+	const msg = "the run did not end within %v of being cancelled (what it waits on does not answer: a hung file system or server); exiting without waiting for it; the summary and --report may be missing; safe to rerun"
+	if log := st.errLog.Load(); log != nil {
+		log.Error(fmt.Sprintf(msg, abandonAfter))
+	} else {
+		fmt.Fprintf(os.Stderr, "fsxsync: "+msg+"\n", abandonAfter)
+	}
+	return exitCode(st.signal(), transfer.ErrStopped)
 }
 
 // spotNotice is the Spot interruption notice, delivered to the stopper as if it were a signal: it starts the same
@@ -216,6 +280,8 @@ func exitCode(sig os.Signal, err error) int {
 		return exitSomeFailed
 	case errors.Is(err, errArchived):
 		return exitArchived
+	case errors.Is(err, errSpecialSkipped):
+		return exitSpecial
 	}
 	switch transfer.KindOf(err) {
 	case transfer.KindStopped:
@@ -263,7 +329,7 @@ EXAMPLES:
 
 ` + exitCodes,
 		Commands: withFlagCompletion(cpCommand(st), syncCommand(st), checkCommand(), whoamiCommand(),
-			planCommand(st), runCommand(st), statusCommand(), versionCommand(), completionCommand(), helpCommand()),
+			planCommand(st), runCommand(st), statusCommand(), versionCommand(), completionCommand()),
 		EnableBashCompletion: true,
 		Suggest:              true,
 		// Errors are printed and mapped to exit codes by main, never by the cli package (which would os.Exit).

@@ -178,7 +178,8 @@ func lustreFor(s *session) *fsx.LFS {
 }
 
 // finishRun prints the summary (the last thing a run prints), writes the report and turns per-file failures into
-// errSomeFailed, and archived objects left undownloaded (when nothing failed) into errArchived.
+// errSomeFailed, archived objects left undownloaded (when nothing failed) into errArchived, and special files
+// skipped (when nothing failed and nothing was archived) into errSpecialSkipped.
 func finishRun(o transferOptions, rep *transfer.Report, runErr error) error {
 	var usage *transfer.UsageError
 	// A run that failed before any file (no endpoint, no bucket) has nothing to sum up: "failed 0" would only
@@ -203,6 +204,9 @@ func finishRun(o transferOptions, rep *transfer.Report, runErr error) error {
 	}
 	if rep.Archived.Files > 0 {
 		return errArchived
+	}
+	if rep.SpecialFiles > 0 {
+		return errSpecialSkipped
 	}
 	return nil
 }

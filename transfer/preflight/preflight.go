@@ -387,7 +387,23 @@ func describeRequirement(r Requirement) string {
 // checkLocal: the source must be readable, the destination's nearest existing directory writable.
 func checkLocal(rep *Report, dir transfer.Direction, local string, recursive bool) error {
 	if dir == transfer.Upload {
-		f, err := os.Open(local)
+		// The type first: an open of a FIFO blocks until a writer comes, which may be never, and a device is no data.
+		// A tree's root may be a link to a directory; a single file is copied as itself, a link as a link.
+		stat := os.Stat
+		if !recursive {
+			stat = os.Lstat
+		}
+		if fi, err := stat(local); err == nil && fsx.IsSpecial(fi.Mode()) {
+			what := "not a regular file: fsxsync never reads FIFOs, sockets or devices"
+			if recursive {
+				what = "not a directory"
+			}
+			detail := fmt.Sprintf("%s is a %s, %s", local, fsx.TypeName(fi.Mode()), what)
+			rep.Rows = append(rep.Rows, Row{Check: "local source readable", Method: "local", Result: Failed, Required: true, Detail: detail})
+			return transfer.Usagef("source %s", detail)
+		}
+		// O_NONBLOCK, so that a path replaced by a FIFO since the check above cannot block the open either.
+		f, err := os.OpenFile(local, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			rep.Rows = append(rep.Rows, Row{Check: "local source readable", Method: "local", Result: Failed, Required: true, Detail: err.Error()})
 			return transfer.Usagef("source %s: %v", local, errors.Unwrap(err))
