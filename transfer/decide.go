@@ -28,6 +28,13 @@ type Entry struct {
 	// true for a directory that exists on that side only through the keys below it.
 	Marker  bool
 	Implied bool
+	// Unknown is true for a local entry the walk could not see: a directory it could not read (ReadErr says why),
+	// and, standing in for the local side, each key below it that the other side has (see merge). What is there
+	// locally is not known, so Decide deletes nothing because of it, on either side, and an upload does not replace
+	// the object.
+	Unknown bool
+	// ReadErr is why a local directory could not be read (open or readdir failed); nil when the filters exclude it.
+	ReadErr error
 	// S3-only facts.
 	ETag         string
 	LastModified time.Time
@@ -95,6 +102,18 @@ func Decide(src, dst *Entry, mode CompareMode, del bool) Action {
 
 func decide(src, dst *Entry, mode CompareMode, del bool) Action {
 	switch {
+	case src != nil && src.Unknown:
+		// An upload from a local directory that could not be read: the object may be the only copy of a file that is
+		// still there, so it is neither replaced nor deleted.
+		return ActionSkip
+	case dst != nil && dst.Unknown:
+		// A download into a local directory that could not be read: a key the source has is copied as if absent
+		// (cp does the same; the write fails if the directory cannot be written either), and nothing is deleted.
+		// The directory itself exists; its failure is reported by the engine.
+		if src == nil || dst.ReadErr != nil {
+			return ActionSkip
+		}
+		return decide(src, nil, mode, false)
 	case src == nil && dst == nil:
 		return ActionSkip
 	case src == nil:

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -19,6 +20,9 @@ func TestDecide(t *testing.T) {
 	}
 	archivedUnknown := &Entry{Key: "f", Size: 10, Mtime: t0.Add(time.Hour), StorageClass: "DEEP_ARCHIVE", Archived: true}
 	archivedMarker := &Entry{Key: "d/", Marker: true, MtimeKnown: true, StorageClass: "GLACIER", Archived: true}
+	// Below a local directory that could not be read (see merge): the local side is unknown, and so is the directory.
+	unknown0 := &Entry{Key: "f", Unknown: true}
+	unreadDir := &Entry{Key: "d/", Unknown: true, ReadErr: errors.New("read directory: permission denied")}
 	tests := []struct {
 		name     string
 		src, dst *Entry
@@ -64,6 +68,17 @@ func TestDecide(t *testing.T) {
 		{"archived, size only, same size", archived(10, t0), file(10, t0.Add(time.Hour)), CompareSize, false, ActionSkip},
 		{"archived destination (upload): compared as usual", file(11, t0), archived(10, t0), CompareNewer, false, ActionCopy},
 		{"archived directory marker: made, never read", archivedMarker, nil, CompareNewer, false, ActionCopy},
+		{"upload, local side unknown, --delete: the object stays", unknown0, file(10, t0), CompareNewer, true, ActionSkip},
+		{"upload, local side unknown, cp: the object stays", unknown0, file(10, t0), CompareAlways, true, ActionSkip},
+		{"upload, local side unknown, marker stays", unknown0, emptyDir, CompareNewer, true, ActionSkip},
+		{"upload, unreadable directory, marker at destination, --delete", unreadDir, emptyDir, CompareNewer, true, ActionSkip},
+		{"upload, unreadable directory, nothing at destination", unreadDir, nil, CompareNewer, true, ActionSkip},
+		{"download, local side unknown: copied as if absent", file(10, t0), unknown0, CompareNewer, true, ActionCopy},
+		{"download, local side unknown, size only: copied as if absent", file(10, t0), unknown0, CompareSize, false, ActionCopy},
+		{"download, local side unknown, archived", archived(10, t0), unknown0, CompareNewer, true, ActionArchived},
+		{"download, unreadable directory, --delete: not deleted", nil, unreadDir, CompareNewer, true, ActionSkip},
+		{"download, unreadable directory, implied at source, --delete", &Entry{Key: "d/", Implied: true}, unreadDir, CompareNewer, true, ActionSkip},
+		{"download, marker at source, local side unknown", emptyDir, unknown0, CompareNewer, true, ActionCopy},
 		{"restored (not archived)", &Entry{Key: "f", Size: 10, Mtime: t0, MtimeKnown: true, StorageClass: "GLACIER", Restore: RestoreDone}, nil, CompareNewer, false, ActionCopy},
 	}
 	for _, tt := range tests {
