@@ -2,6 +2,7 @@ package fsx
 
 import (
 	"errors"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -126,6 +127,116 @@ func FuzzLocalPath(f *testing.F) {
 			if got, want := KeyOf(rel), strings.TrimSuffix(key, "/"); got != want {
 				t.Fatalf("LocalPath(%q, %q) = %q; KeyOf gives %q back, want %q", root, key, p, got, want)
 			}
+		}
+	})
+}
+
+// TestCleanKey pins the mapping of keys to the local paths aws-cli gives them (aws s3 sync and aws s3 cp --recursive,
+// observed with aws-cli 2.9.19 against gofakes3): empty and "." segments are dropped, ".." removes the segment
+// before it, and keys that would leave the destination or name a directory are refused.
+func TestCleanKey(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	tests := []struct {
+		key, want string // want empty: refused
+		reason    string // a part of the refusal's reason
+	}{
+		{"a/b/c.txt", "a/b/c.txt", ""},
+		{"dir/", "dir/", ""},
+		{`..\x`, `..\x`, ""},
+		{"a/..b/c../...", "a/..b/c../...", ""},
+		{"x/../ok2", "ok2", ""},
+		{"a//b", "a/b", ""},
+		{"o///p", "o/p", ""},
+		{"./x", "x", ""},
+		{"/x", "x", ""},
+		{"//x", "x", ""},
+		{"e/./f", "e/f", ""},
+		{"g/h/../i", "g/i", ""},
+		{"a/b/../../c", "c", ""},
+		{"q/./", "q/", ""},
+		{"r//", "r/", ""},
+		{"/dir/", "dir/", ""},
+		{"a/../b/", "b/", ""},
+		{"../x", "", ReasonEscapes},
+		{"a/../../x", "", ReasonEscapes},
+		{"m/../../p/n", "", ReasonEscapes},
+		{"/../x", "", ReasonEscapes},
+		{"../", "", ReasonEscapes},
+		{"..", "", "names a directory"},
+		{".", "", "names a directory"},
+		{"k/..", "", "names a directory"},
+		{"l/.", "", "names a directory"},
+		{"/", "", "destination itself"},
+		{"./", "", "destination itself"},
+		{"s/../", "", "destination itself"},
+		{"//", "", "destination itself"},
+		{"", "", "empty key"},
+		{"a\x00b", "", "NUL"},
+		{"a/" + long, "", "longer than 255"},
+		{"a//" + long, "", "longer than 255"},
+	}
+	for _, tt := range tests {
+		got, err := CleanKey(tt.key)
+		if tt.want == "" {
+			var uerr *UnsafeKeyError
+			if !errors.As(err, &uerr) || uerr.Key != tt.key || !strings.Contains(uerr.Reason, tt.reason) {
+				t.Errorf("CleanKey(%q) = %q, %v; want an *UnsafeKeyError saying %q", tt.key, got, err, tt.reason)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("CleanKey(%q) = %q, %v; want %q", tt.key, got, err, tt.want)
+		}
+		if canon := IsCanonicalKey(tt.key); canon != (got == tt.key) {
+			t.Errorf("IsCanonicalKey(%q) = %v, but CleanKey gives %q", tt.key, canon, got)
+		}
+	}
+	if _, err := CleanKey("../x"); err == nil || err.Error() != `unsafe key "../x": escapes the destination` {
+		t.Errorf("CleanKey(\"../x\") error = %v", err)
+	}
+}
+
+// FuzzCleanKey checks CleanKey against the model of what aws-cli does (join the key to the destination and clean
+// the path): a key it accepts lands where the model puts it, inside the destination; the clean key is canonical,
+// maps to itself, and LocalPath accepts it; a canonical key maps to itself; a key refused as escaping really would
+// leave the destination.
+func FuzzCleanKey(f *testing.F) {
+	for _, key := range []string{"a/b", "dir/", "x/../ok2", "a//b", "./x", "/x", "../x", "a/../../x", "k/..", "l/.",
+		"q/./", "s/../", "a\x00b", "日本//x", strings.Repeat("z", 256)} {
+		f.Add(key)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		clean, err := CleanKey(key)
+		const root = "/srv/fsx"
+		model := path.Clean(root + "/" + key) // what aws-cli's join and normpath give
+		if err != nil {
+			var uerr *UnsafeKeyError
+			if !errors.As(err, &uerr) {
+				t.Fatalf("CleanKey(%q): error %v is not an *UnsafeKeyError", key, err)
+			}
+			if uerr.Reason == ReasonEscapes && strings.HasPrefix(model, root+"/") {
+				t.Fatalf("CleanKey(%q) says it escapes, but it cleans to %q", key, model)
+			}
+			if IsCanonicalKey(key) {
+				t.Fatalf("IsCanonicalKey(%q) but CleanKey refuses it: %v", key, err)
+			}
+			return
+		}
+		if want := strings.TrimPrefix(model, root+"/"); strings.TrimSuffix(clean, "/") != want || !strings.HasPrefix(model, root+"/") {
+			t.Fatalf("CleanKey(%q) = %q; the cleaned path is %q", key, clean, model)
+		}
+		if strings.HasSuffix(clean, "/") != strings.HasSuffix(key, "/") {
+			t.Fatalf("CleanKey(%q) = %q: a directory marker must stay one, and only it", key, clean)
+		}
+		if again, err := CleanKey(clean); err != nil || again != clean || !IsCanonicalKey(clean) {
+			t.Fatalf("CleanKey(%q) = %q, which is not canonical: %q, %v", key, clean, again, err)
+		}
+		if IsCanonicalKey(key) != (clean == key) {
+			t.Fatalf("IsCanonicalKey(%q) = %v, but CleanKey gives %q", key, IsCanonicalKey(key), clean)
+		}
+		p, err := LocalPath(root, clean)
+		if err != nil || p != root+"/"+strings.TrimSuffix(clean, "/") {
+			t.Fatalf("LocalPath(%q) = %q, %v", clean, p, err)
 		}
 	})
 }

@@ -79,6 +79,9 @@ type Options struct {
 	TempDir     string
 	// plan, when set (by Plan), receives each action a dry run would take instead of a printed line.
 	plan func(*item, Action)
+	// walkFS, when set (by tests, through SetWalkFS), is the file system the local side is walked through, so that
+	// a test running as root can make a directory fail to open.
+	walkFS fsx.FS
 }
 
 // DefaultConcurrency is the number of files in flight by default; see docs/performance.md, "Tuning", for the measurements.
@@ -115,6 +118,9 @@ type item struct {
 	// localPath and objectKey are where this item lives on each side.
 	localPath string
 	objectKey string
+	// cleanKey is, for a download, the canonical key of the local path a source key maps to (fsx.CleanKey): the key
+	// itself, or its cleaned form for a key such as "x/../ok2", which is settled at the end of the pass (deferred.go).
+	cleanKey string
 	// err is set when the item cannot be transferred at all (unsafe key, conflict, a local directory that could not
 	// be read), and errOp names what failed for the report; empty means "map key".
 	err   error
@@ -156,6 +162,18 @@ func Run(ctx context.Context, store ObjectStore, o Options) (*Report, error) {
 	})
 }
 
+// lineWriter serialises writes to w: each Write (one dry-run line) is written whole, never interleaved with another.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
 // runWith sets up the engine for o and runs body with it: a sync, a single copy, or a manifest shard.
 func runWith(ctx context.Context, store ObjectStore, o Options, body func(*engine) error) (*Report, error) {
 	dir, err := DirectionOf(o.Src, o.Dst)
@@ -168,6 +186,8 @@ func runWith(ctx context.Context, store ObjectStore, o Options, body func(*engin
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
+	// Workers print dry-run lines at once; each line must reach Out whole, whatever Out is.
+	o.Out = &lineWriter{w: o.Out}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -192,6 +212,7 @@ func runWith(ctx context.Context, store ObjectStore, o Options, body func(*engin
 		rep.Retries = o.Stats.Retries()
 	}
 	rep.CleanedUp = e.cleaned.n.Load()
+	rep.SpecialFiles = e.special.count()
 	rep.finish(err)
 	return rep, err
 }
@@ -210,6 +231,8 @@ type engine struct {
 	// restoresAsked holds the keys this run asked S3 to restore, so that a second pass (after a listing out of
 	// order) neither asks again nor counts them as restores already in progress.
 	restoresAsked askedSet
+	// special holds the special files an upload's source tree held, skipped and reported once each.
+	special specialFiles
 }
 
 // askedSet is a set of keys that workers add to concurrently.
@@ -264,11 +287,14 @@ func (e *engine) runTree(ctx context.Context) error {
 		if err != nil {
 			return Usagef("source %s: %v", root, errors.Unwrap(err))
 		}
+		if fsx.IsSpecial(fi.Mode()) {
+			return Usagef("source %s is a %s, not a directory", root, fsx.TypeName(fi.Mode()))
+		}
 		if !fi.IsDir() {
 			return Usagef("source %s is a file, not a directory: drop --recursive/-r (cp) or use cp for a single file", root)
 		}
 	} else if fi, err := os.Stat(root); err == nil && !fi.IsDir() {
-		return Usagef("destination %s is a file, not a directory", root)
+		return Usagef("destination %s is a %s, not a directory", root, fsx.TypeName(fi.Mode()))
 	}
 
 	// A dry run (and a plan) sorts the S3 listing from the start: what it has printed (or written into a manifest)
@@ -313,7 +339,10 @@ func (e *engine) treePass(ctx context.Context, sorted bool) error {
 	if e.dir == Upload && !e.o.DryRun {
 		e.abortLeftoverUploads(ctx, e.rep.Started)
 	}
-	lo := localListOptions{dirMarkers: e.o.DirMarkers, followSymlinks: e.o.FollowSymlinks, log: e.o.Log}
+	lo := localListOptions{dirMarkers: e.o.DirMarkers, followSymlinks: e.o.FollowSymlinks, log: e.o.Log, fs: e.o.walkFS}
+	if e.dir == Upload {
+		lo.onSpecial = func(key string, mode fs.FileMode) { e.specialFound(root, key, mode) }
+	}
 	if !e.o.DryRun {
 		lo.onTemp = func(key string) { e.tempFound(root, key) }
 	}
@@ -347,15 +376,33 @@ func (e *engine) treePass(ctx context.Context, sorted bool) error {
 		}
 	}
 	var held *heldDeletes
-	if e.o.Delete && !sorted {
+	var deferred *deferredKeys
+	// A download holds its deletes too, whatever the listing's order: a key that is not canonical ("x/../ok2") maps
+	// to a local path ("ok2") that the merge sees as a local file absent from S3, and only at the end of the pass is
+	// it known which paths such keys claim (see deferred.go).
+	if e.o.Delete && (!sorted || e.dir == Download) {
 		held = newHeldDeletes(e.o.SortBudget/4, e.o.TempDir)
 		defer held.close()
+	}
+	if e.dir == Download {
+		deferred = newDeferredKeys(e.o.SortBudget/4, e.o.TempDir)
+		defer deferred.close()
 	}
 	produce := func(ctx context.Context, emit func(*item) error) error {
 		hsm := &hsmBatch{e: e, emit: emit}
 		err := merge(ctx, srcCh, dstCh, e.dir == Download, func(it *item) error {
 			it.action = Decide(it.src, it.dst, e.o.Compare, e.o.Delete)
 			e.placeItem(it)
+			if it.nonCanonical() {
+				// Settled at the end of the pass, by the task that owns the path it maps to (which also owns the
+				// delete of that path); the item keeps its place in the state file's order, with nothing to record.
+				if e.owns(it.cleanKey) {
+					if err := deferred.add(it); err != nil {
+						return err
+					}
+				}
+				return emit(&item{seq: it.seq, key: it.key, action: ActionSkip, notMine: true})
+			}
 			if !e.owns(it.key) {
 				// Another task's key: nothing to do here, but the state writer still needs its place in the order.
 				it.action, it.err, it.notMine = ActionSkip, nil, true
@@ -372,12 +419,10 @@ func (e *engine) treePass(ctx context.Context, sorted bool) error {
 		if err == nil {
 			err = hsm.flush(ctx)
 		}
-		if err == nil && held != nil {
-			// Both listings ended, in order: the deletes held back are sure now.
-			err = held.replay(ctx, func(it *item) error {
-				e.placeItem(it)
-				return emit(it)
-			})
+		if err == nil && (held != nil || deferred != nil) {
+			// Both listings ended, in order: the deletes held back are sure now, and the keys that are not canonical
+			// can be settled.
+			err = e.finishPass(ctx, held, deferred, emit)
 		}
 		return err
 	}
@@ -507,7 +552,20 @@ func firstErr(errs ...error) error {
 // download writes by key; an upload or a delete of an object addresses it by name, whatever its key.
 func (e *engine) placeItem(it *item) {
 	it.objectKey = e.prefix() + it.key
-	lp, err := localPath(e.localRoot(), it.key)
+	key := it.key
+	if e.dir == Download && it.src != nil {
+		// A download maps a key with empty, "." or ".." segments to its cleaned path, as aws-cli does, as long as
+		// that stays inside the destination (fsx.CleanKey); such a key is settled at the end of the pass.
+		clean, err := fsx.CleanKey(it.key)
+		if err != nil {
+			if it.action != ActionSkip && it.action != ActionDelete && it.err == nil {
+				it.err = err
+			}
+			return
+		}
+		it.cleanKey, key = clean, clean
+	}
+	lp, err := localPath(e.localRoot(), key)
 	it.localPath = lp
 	if err != nil && e.dir == Download && it.action != ActionSkip && it.action != ActionDelete && it.err == nil {
 		it.err = err
@@ -518,6 +576,12 @@ func (e *engine) placeItem(it *item) {
 		it.err = fmt.Errorf("key %q ends in \"/\" but holds %d bytes: a local directory cannot hold them, so it was not downloaded (copy it with: aws s3 cp \"s3://%s/%s\" FILE)",
 			it.key, it.src.Size, e.store.Bucket(), it.objectKey)
 	}
+}
+
+// nonCanonical reports whether the item is a download of a key that maps to a cleaned local path ("x/../ok2" to
+// "ok2"), which waits for the end of the pass (see deferred.go).
+func (it *item) nonCanonical() bool {
+	return it.cleanKey != "" && it.cleanKey != it.key && it.err == nil
 }
 
 func (e *engine) skipResult(it *item) result {
@@ -657,6 +721,10 @@ func (e *engine) runSingle(ctx context.Context) error {
 		}
 		if fi.IsDir() {
 			return Usagef("source %s is a directory: add --recursive/-r to copy a tree", path)
+		}
+		if fsx.IsSpecial(fi.Mode()) {
+			// Checked before anything opens it: an open of a FIFO blocks until a writer comes, which may be never.
+			return Usagef("source %s is a %s, not a regular file: fsxsync never reads FIFOs, sockets or devices", path, fsx.TypeName(fi.Mode()))
 		}
 		src := localEntry(filepath.Base(path), fi)
 		it.src, it.key, it.localPath = &src, src.Key, path

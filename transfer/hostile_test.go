@@ -21,9 +21,10 @@ import (
 	"github.com/fsxsync/fsxsync/transfer/s3store"
 )
 
-// Keys that real S3 stores verbatim but that cannot be safe local paths, served by gofakes3 (versitygw's posix
-// backend normalises or refuses them). Nothing may be written outside the destination; each bad key is reported;
-// the rest of the tree downloads.
+// Keys that real S3 stores verbatim but that are not plain local paths, served by gofakes3 (versitygw's posix
+// backend normalises or refuses them). Nothing may be written outside the destination; keys with empty or "."
+// segments land at their cleaned path, as with aws-cli; each key with no safe path is reported; the rest of the tree
+// downloads.
 func TestHostileKeysOnDownload(t *testing.T) {
 	fake, err := s3test.StartFake()
 	if err != nil {
@@ -40,8 +41,11 @@ func TestHostileKeysOnDownload(t *testing.T) {
 			t.Fatalf("put %q: %v", key, err)
 		}
 	}
-	hostile := []string{
-		"p/../x", "p/a/../../x", "p//abs", "p/a//b", "p/./a", "p/a/.", "p/" + strings.Repeat("n", 300),
+	hostile := []string{"p/../x", "p/a/../../x", "p/a/.", "p/" + strings.Repeat("n", 300)}
+	// These map to a clean path inside the destination (see fsx.CleanKey), where aws-cli puts them too.
+	cleaned := map[string]string{"p//abs": "abs", "p/a//b": "a/b", "p/./c": "c"}
+	for k := range cleaned {
+		put(k, "clean", nil)
 	}
 	// A key with a NUL byte cannot be stored verbatim even by gofakes3 (it becomes U+FFFD); fsx.LocalPath's own
 	// tests cover its refusal.
@@ -76,6 +80,19 @@ func TestHostileKeysOnDownload(t *testing.T) {
 			t.Errorf("key %q not reported as failed; failures: %v", k, failed)
 		}
 	}
+	for _, k := range []string{"p/../x", "p/a/../../x"} {
+		if msg := failed[strings.TrimPrefix(k, "p/")]; !strings.Contains(msg, "escapes the destination") {
+			t.Errorf("key %q: failure %q does not say it escapes the destination", k, msg)
+		}
+	}
+	for k, f := range cleaned {
+		if msg, ok := failed[strings.TrimPrefix(k, "p/")]; ok {
+			t.Errorf("key %q failed: %s", k, msg)
+		}
+		if b, err := os.ReadFile(filepath.Join(dst, f)); err != nil || string(b) != "clean" {
+			t.Errorf("key %q: %s = %q, %v; want its body", k, f, b, err)
+		}
+	}
 	for _, f := range []string{"good.txt", "dir/inner.txt", "same", "back\\slash"} {
 		if _, err := os.Stat(filepath.Join(dst, f)); err != nil {
 			t.Errorf("%s not downloaded: %v", f, err)
@@ -92,8 +109,8 @@ func TestHostileKeysOnDownload(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("files written outside the destination: %v", entries)
 	}
-	if rep.Transferred.Files != 5 {
-		t.Errorf("transferred %d, want 5 (good.txt, dir/inner.txt, same, etc-link, back\\slash)", rep.Transferred.Files)
+	if rep.Transferred.Files != 8 {
+		t.Errorf("transferred %d, want 8 (good.txt, dir/inner.txt, same, etc-link, back\\slash, abs, a/b, c)", rep.Transferred.Files)
 	}
 }
 

@@ -65,6 +65,10 @@ type localListOptions struct {
 	followSymlinks bool // a link to a file is listed as that file
 	log            *slog.Logger
 	onTemp         func(key string) // a temp file of an earlier run was found
+	fs             fsx.FS           // the file system to walk; nil is the operating system's (tests fault it)
+	// onSpecial, when set, is told of each special file (FIFO, socket, device) that passes the filter; special files
+	// are never sent on, since they have no S3 form.
+	onSpecial func(key string, mode fs.FileMode)
 }
 
 func listLocal(ctx context.Context, root string, f *Filter, lo localListOptions, out chan<- []Entry) error {
@@ -73,8 +77,8 @@ func listLocal(ctx context.Context, root string, f *Filter, lo localListOptions,
 		return nil
 	}
 	b := &batcher{out: out, batch: make([]Entry, 0, batchSize)}
-	err := fsx.Walk(ctx, root, fsx.WalkOptions{OnTemp: lo.onTemp}, func(fe fsx.Entry) error {
-		if !f.Match(fe.Key) {
+	err := fsx.Walk(ctx, root, fsx.WalkOptions{FS: lo.fs, OnTemp: lo.onTemp}, func(fe fsx.Entry) error {
+		if !f.MatchLocal(root, fe.Key) {
 			return nil
 		}
 		if fe.IsSymlink() && lo.followSymlinks {
@@ -87,8 +91,10 @@ func listLocal(ctx context.Context, root string, f *Filter, lo localListOptions,
 			}
 			return b.add(ctx, localEntry(fe.Key, fi))
 		}
-		t := fe.Mode.Type()
-		if t != 0 && t != fs.ModeDir && t != fs.ModeSymlink {
+		if fsx.IsSpecial(fe.Mode) {
+			if lo.onSpecial != nil {
+				lo.onSpecial(fe.Key, fe.Mode)
+			}
 			return nil
 		}
 		e := Entry{Key: fe.Key, Size: fe.Size, Mtime: fe.Mtime, MtimeKnown: true, Mode: fe.Mode,
@@ -98,9 +104,20 @@ func listLocal(ctx context.Context, root string, f *Filter, lo localListOptions,
 		}
 		return b.add(ctx, e)
 	}, func(key string, err error) error {
-		// An unreadable directory must not look like an empty one: a --delete run would then remove its copy at
-		// the destination. Stop instead.
-		return fmt.Errorf("walk %s: %s: %w", root, key, err)
+		if !strings.HasSuffix(key, "/") || ctx.Err() != nil || KindOf(err) == KindCancelled {
+			// A child whose lstat failed could be a file or a directory, so nothing marks what it hides; and a walk
+			// cut off by its context is not a directory failing.
+			return fmt.Errorf("walk %s: %s: %w", root, key, err)
+		}
+		// A directory that could not be read fails alone and the rest goes on. It must not look like an empty one,
+		// or a --delete run would remove its copy at the destination: its entry tells the merge that nothing below
+		// it is known (see merge). One the filters exclude (lost+found, say) is not a failure, but its entry is
+		// sent all the same, since keys below an excluded directory may still be included.
+		e := Entry{Key: key, Unknown: true}
+		if f.MatchLocal(root, key) {
+			e.ReadErr = fmt.Errorf("read directory: %w", err)
+		}
+		return b.add(ctx, e)
 	})
 	return finish(ctx, b, out, err)
 }

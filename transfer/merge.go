@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/fsxsync/fsxsync/fsx"
 )
 
 // stream reads a sorted stream of entries that a lister sends in batches.
@@ -68,10 +70,17 @@ func (e *OrderError) Error() string {
 // an implied entry on that side, so that it is neither created nor deleted. When checkConflicts is set (downloads),
 // a source key that is a file ("a") followed by keys below it ("a/b") marks those keys as conflicts: one local path
 // cannot be both, the file wins, the rest is reported.
+//
+// A local directory the walk could not read comes as an Unknown entry, in the place of its key ("a/"), and nothing
+// below it comes from the local side. Its item carries its ReadErr, so the directory is reported as failed (unless
+// the filters exclude it), and every key below it from the other side is given an Unknown local entry: keys with
+// the prefix "a/" sort together right after "a/" itself ("a-b" and "a0" do not have the prefix), so one prefix
+// remembered until a key without it arrives covers them all. Decide then deletes nothing there, on either side.
 func merge(ctx context.Context, srcCh, dstCh <-chan []Entry, checkConflicts bool, fn func(*item) error) error {
 	src := &stream{name: "source", ch: srcCh}
 	dst := &stream{name: "destination", ch: dstCh}
 	var files []string // source file keys that are string prefixes of the current key: possible conflicts
+	unread := ""       // the key of a local directory that could not be read, while the keys lie below it
 	seq := 0
 	for {
 		s, err := src.peek(ctx)
@@ -116,7 +125,9 @@ func merge(ctx context.Context, srcCh, dstCh <-chan []Entry, checkConflicts bool
 		if checkConflicts && it.src != nil {
 			files = popNonPrefixes(files, it.key)
 			for _, f := range files {
-				if strings.HasPrefix(it.key, f+"/") {
+				// A key that is not canonical ("same/../x") maps to its cleaned path, not below f; it is checked
+				// against the keys that map to the same path at the end of the pass (deferred.go).
+				if strings.HasPrefix(it.key, f+"/") && fsx.IsCanonicalKey(it.key) {
 					it.err = fmt.Errorf("conflict: key %q is below key %q, which is a file; one local path cannot be both (the file was kept, this key skipped)", it.key, f)
 					break
 				}
@@ -125,10 +136,40 @@ func merge(ctx context.Context, srcCh, dstCh <-chan []Entry, checkConflicts bool
 				files = append(files, it.key)
 			}
 		}
+		unread = markUnreadable(it, unread)
 		if err := fn(it); err != nil {
 			return err
 		}
 	}
+}
+
+// markUnreadable handles local directories that could not be read, for merge: it fails the item of such a
+// directory, gives the items below it an Unknown local entry, and returns the prefix to remember for the next item.
+func markUnreadable(it *item, unread string) string {
+	if unread != "" && !strings.HasPrefix(it.key, unread) {
+		unread = ""
+	}
+	for _, e := range [...]*Entry{it.src, it.dst} {
+		if e != nil && e.Unknown {
+			// Only an unreadable directory comes Unknown from a stream; the filters may have spared it the failure.
+			if e.ReadErr != nil {
+				it.err, it.errOp = e.ReadErr, "read directory"
+			}
+			return it.key
+		}
+	}
+	if unread != "" {
+		// Only one side is local, and the walk sent nothing from below the directory, so that side is the one
+		// missing; the other side's entry stays as it is.
+		unknown := &Entry{Key: it.key, Unknown: true}
+		switch {
+		case it.src == nil:
+			it.src = unknown
+		case it.dst == nil:
+			it.dst = unknown
+		}
+	}
+	return unread
 }
 
 // impliedDir returns an implied directory entry when the other stream's next key lies below dir.
