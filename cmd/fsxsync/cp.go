@@ -30,6 +30,7 @@ EXAMPLES:
    # List what a tree copy would upload, without uploading
    fsxsync cp -r --dry-run /fsx/$USER/run42 s3://my-bucket/run42
 
+` + filterHelp + `
 ` + exitCodes,
 		Flags:        flags,
 		OnUsageError: usageError,

@@ -12,6 +12,17 @@ import (
 // before OPTIONS itself, so the table's own final newline is dropped to avoid a second one.
 var exitCodes = strings.TrimSuffix(exitCodeHelp, "\n")
 
+// filterHelp states the --include/--exclude rules in the descriptions of the commands that take them. They are
+// aws-cli's, so that a filter written for aws s3 sync picks the same files here.
+const filterHelp = `FILTERS (--include, --exclude; aws-cli's rules):
+   Each PATTERN is matched against a file's whole path below the source or destination root, as
+   aws-cli's fnmatch does: * (and **) matches any characters, '/' included; ? one character; [seq]
+   and [!seq] one character in or not in seq. Files are included unless a rule says otherwise; rules
+   apply in the order given and the last one that matches wins. The destination is filtered the same
+   way, so --delete never deletes an excluded file. '*.tmp' leaves out .tmp files at any depth,
+   'logs/*' everything under logs/, 'a.tmp' only the file at the root.
+`
+
 // appAction runs when no command was named. With no arguments it prints the help. A word that is not a command is
 // bad input: one line naming the closest command and exit code 2, where the cli package would print "No help topic"
 // and exit 1.

@@ -41,8 +41,9 @@ EXAMPLES:
    fsxsync sync --delete --dry-run s3://my-bucket/inputs /fsx/$USER/inputs
 
    # Only the checkpoints, not the logs
-   fsxsync sync --exclude '*' --include 'ckpt/**' /fsx/$USER/run42 s3://my-bucket/run42
+   fsxsync sync --exclude '*' --include 'ckpt/*' /fsx/$USER/run42 s3://my-bucket/run42
 
+` + filterHelp + `
 ` + exitCodes,
 		Flags:        flags,
 		OnUsageError: usageError,
