@@ -230,19 +230,19 @@ type engine struct {
 	cleaned cleaner
 	// restoresAsked holds the keys this run asked S3 to restore, so that a second pass (after a listing out of
 	// order) neither asks again nor counts them as restores already in progress.
-	restoresAsked askedSet
+	restoresAsked keySet
 	// special holds the special files an upload's source tree held, skipped and reported once each.
-	special specialFiles
+	special keySet
 }
 
-// askedSet is a set of keys that workers add to concurrently.
-type askedSet struct {
+// keySet is a set of keys that workers add to concurrently.
+type keySet struct {
 	mu   sync.Mutex
 	keys map[string]struct{}
 }
 
 // add records key and says whether it was new.
-func (s *askedSet) add(key string) bool {
+func (s *keySet) add(key string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.keys[key]; ok {
@@ -256,11 +256,18 @@ func (s *askedSet) add(key string) bool {
 }
 
 // has says whether key was added.
-func (s *askedSet) has(key string) bool {
+func (s *keySet) has(key string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.keys[key]
 	return ok
+}
+
+// count is the number of keys added.
+func (s *keySet) count() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int64(len(s.keys))
 }
 
 // localRoot and prefix are the two roots in tree mode.
