@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -155,7 +156,7 @@ func compileGlob(p string) glob {
 				g = append(g, globToken{kind: gLiteral, c: '['})
 				continue
 			}
-			g = append(g, classToken(chars[i:j]))
+			g = append(g, classToken(chars, i, j))
 			i = j + 1
 		default:
 			g = append(g, globToken{kind: gLiteral, c: c})
@@ -164,23 +165,141 @@ func compileGlob(p string) glob {
 	return g
 }
 
-// classToken parses the inside of "[...]": an optional leading '!' negates; "x-y" is a range; a '-' first or last
-// is itself, and so is one right after a range. A range whose ends are reversed matches nothing; Python drops such
-// ranges, and a set left empty matches nothing, or, negated, any character.
-func classToken(set []rune) globToken {
-	t := globToken{kind: gClass}
-	if len(set) > 0 && set[0] == '!' {
-		t.negated = true
-		set = set[1:]
+// classToken is the token for the set chars[i:j] (what lies between "[" and its "]"), read exactly as Python 3.11
+// reads it: fnmatch.translate turns the set into a regular-expression set, and Python's re parses that. Both steps
+// have quirks a filter must share with aws-cli's, which no simpler reading reproduces: translate drops a reversed
+// range by merging its two neighbours, which can bring a '!' to the front and negate the set ("[b--!x]"), and it
+// escapes every '-' that is not between two chunks.
+func classToken(chars []rune, i, j int) globToken {
+	stuff := translateSet(chars, i, j)
+	switch {
+	case len(stuff) == 0:
+		// translate's "(?!)": never matches.
+		return globToken{kind: gClass}
+	case len(stuff) == 1 && stuff[0] == '!':
+		return globToken{kind: gAny}
 	}
-	for k := 0; k < len(set); {
-		if k+2 < len(set) && set[k+1] == '-' {
-			t.ranges = append(t.ranges, set[k], set[k+2])
+	switch stuff[0] {
+	case '!':
+		stuff = append([]rune{'^'}, stuff[1:]...)
+	case '^', '[':
+		stuff = append([]rune{'\\'}, stuff...)
+	}
+	return parseReSet(append(stuff, ']'))
+}
+
+// translateSet is the body of the regular-expression set that fnmatch.translate makes of chars[i:j], with its
+// backslash escapes.
+func translateSet(chars []rune, i, j int) []rune {
+	escape := func(rs []rune, also rune) []rune {
+		var out []rune
+		for _, r := range rs {
+			if r == '\\' || r == also {
+				out = append(out, '\\')
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	var stuff []rune
+	if !slices.Contains(chars[i:j], '-') {
+		stuff = escape(chars[i:j], '\\')
+	} else {
+		// Chunks are the text between the '-'s that make ranges: a '-' right after the start (or after "!") and
+		// the character after a range's '-' cannot start another range.
+		var chunks [][]rune
+		k := i + 1
+		if chars[i] == '!' {
+			k = i + 2
+		}
+		for {
+			k = indexFrom(chars, '-', k, j)
+			if k < 0 {
+				break
+			}
+			chunks = append(chunks, chars[i:k])
+			i = k + 1
 			k += 3
+		}
+		if i < j {
+			chunks = append(chunks, chars[i:j])
+		} else {
+			last := len(chunks) - 1
+			chunks[last] = append(slices.Clone(chunks[last]), '-')
+		}
+		// A reversed range is removed: the chunk before it loses its last character, the one after its first,
+		// and the two become one.
+		for k := len(chunks) - 1; k > 0; k-- {
+			prev := chunks[k-1]
+			if prev[len(prev)-1] > chunks[k][0] {
+				chunks[k-1] = append(slices.Clone(prev[:len(prev)-1]), chunks[k][1:]...)
+				chunks = slices.Delete(chunks, k, k+1)
+			}
+		}
+		for n, c := range chunks {
+			if n > 0 {
+				stuff = append(stuff, '-')
+			}
+			stuff = append(stuff, escape(c, '-')...)
+		}
+	}
+	// Set operations (&&, ~~, ||) are escaped.
+	var out []rune
+	for _, r := range stuff {
+		if r == '&' || r == '~' || r == '|' {
+			out = append(out, '\\')
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// indexFrom is Python's str.find(c, from, to) on runes: the first index of c in s[from:to], or -1.
+func indexFrom(s []rune, c rune, from, to int) int {
+	for k := from; k < to && k < len(s); k++ {
+		if s[k] == c {
+			return k
+		}
+	}
+	return -1
+}
+
+// parseReSet reads a regular-expression set after its "[", up to and including its "]", as Python's re does: a
+// leading '^' negates; a ']' ends the set unless it is the first member; a backslash makes the next character
+// literal (translateSet escapes nothing else); "a-b" is a range, and a '-' before the closing ']' is itself.
+func parseReSet(set []rune) globToken {
+	t := globToken{kind: gClass}
+	pos := 0
+	get := func() rune {
+		r := set[pos]
+		pos++
+		if r == '\\' && pos < len(set) {
+			r = set[pos]
+			pos++
+		}
+		return r
+	}
+	if set[0] == '^' {
+		t.negated = true
+		pos++
+	}
+	for pos < len(set) {
+		closing := set[pos] == ']'
+		lo := get()
+		if closing && len(t.ranges) > 0 {
+			break
+		}
+		if pos < len(set) && set[pos] == '-' {
+			pos++
+			if set[pos] == ']' {
+				t.ranges = append(t.ranges, lo, lo, '-', '-')
+				break
+			}
+			hi := get()
+			t.ranges = append(t.ranges, lo, hi)
 			continue
 		}
-		t.ranges = append(t.ranges, set[k], set[k])
-		k++
+		t.ranges = append(t.ranges, lo, lo)
 	}
 	return t
 }
