@@ -1,8 +1,11 @@
-// Package slurmtest runs a real single-node Slurm cluster for tests: munged,
-// slurmctld and slurmd from Debian's slurm-wlm and munge packages, started by
+// Package slurmtest runs a real Slurm cluster for tests: munged, slurmctld
+// and slurmd from Debian's slurm-wlm and munge packages, started by
 // scripts/slurm/start.sh in a fresh temp dir with its own slurm.conf, MUNGE
 // key and socket, free ports on 127.0.0.1, state, spool, logs and pid files.
-// Nothing of the machine's own Slurm or MUNGE setup is used or touched.
+// Nothing of the machine's own Slurm or MUNGE setup is used or touched. The
+// cluster has one node unless Options.Nodes asks for more: then each node is
+// a slurmd of its own on this host (Debian's Slurm is built with
+// --enable-multiple-slurmd), so jobs and steps really span nodes.
 //
 // Start one Cluster per test (or per top-level test with parallel subtests;
 // starting takes well under a second) and stop it when done:
@@ -51,7 +54,7 @@ const (
 	stopScript  = "scripts/slurm/stop.sh"
 	installHint = "sudo scripts/slurm/install.sh"
 	// startTimeout bounds start.sh; it normally takes well under a second
-	// (its own wait for the node to be idle is 60 s).
+	// (its own wait for the nodes to be idle is 60 s).
 	startTimeout = 90 * time.Second
 	// stopTimeout bounds stop.sh, which kills jobs without grace and waits
 	// at most about 25 s.
@@ -79,7 +82,7 @@ var requiredBinaries = [][2]string{
 	{"sinfo", "slurm-client"},
 }
 
-// Cluster is a running single-node Slurm cluster owned by a test binary.
+// Cluster is a running Slurm cluster owned by a test binary.
 type Cluster struct {
 	// Dir holds the cluster's slurm.conf, state, spool, logs (Dir/log) and
 	// MUNGE key and socket. Stop removes it unless Keep is set.
@@ -87,7 +90,7 @@ type Cluster struct {
 	// Conf is the cluster's slurm.conf, the value of SLURM_CONF for every
 	// Slurm command aimed at it.
 	Conf string
-	// StartupTime is how long start.sh took, until the node was idle.
+	// StartupTime is how long start.sh took, until every node was idle.
 	StartupTime time.Duration
 	// Keep leaves Dir (logs, state) in place after Stop, for debugging.
 	Keep bool
@@ -105,13 +108,19 @@ type Options struct {
 	// eligible again CredExpire+1 s after it was requeued: Slurm's own
 	// default of 120 s would stall requeue tests for two minutes.
 	CredExpire int
-	// CPUs is how many CPUs the node claims; 0 means start.sh's default of
+	// CPUs is how many CPUs each node claims; 0 means start.sh's default of
 	// max(nproc, 8), so that several test jobs run at once on a small machine.
 	CPUs int
+	// Nodes is how many nodes the cluster has; 0 or 1 means one, named after
+	// this host. More start one slurmd each (slurmd -N), named n1, n2, ...,
+	// on 127.0.0.2, 127.0.0.3, ... with their own ports, spool dirs, pid and
+	// log files (Dir/log/slurmd-nI.log). They share this host's file system,
+	// like nodes sharing a cluster file system.
+	Nodes int
 }
 
 // Start runs scripts/slurm/start.sh in a fresh temp dir and returns the
-// cluster once its node is idle. The module root, where the script is, is the
+// cluster once its nodes are idle. The module root, where the script is, is the
 // nearest directory above the working directory that has a go.mod.
 //
 // When Slurm is not installed (or the process is not root): with CI=true it
@@ -151,6 +160,9 @@ func StartWith(opts Options) (*Cluster, error) {
 	}
 	if opts.CPUs > 0 {
 		env = append(env, "SLURMTEST_CPUS="+strconv.Itoa(opts.CPUs))
+	}
+	if opts.Nodes > 1 {
+		env = append(env, "SLURMTEST_NODES="+strconv.Itoa(opts.Nodes))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()

@@ -78,6 +78,18 @@ import (
 //	                                 then COMPLETED, Restarts=1
 //	two clusters side by side        fine: own ports, MUNGE socket and dirs each         TimeLimit, RequeueExit,
 //	                                                                                    ScancelTermThenKill
+//	several slurmd on one host       works: Debian builds Slurm with                     TwoNodes
+//	(Options.Nodes)                  --enable-multiple-slurmd (`scontrol show config`:
+//	                                 MULTIPLE_SLURMD = Yes). Each node needs its own
+//	                                 Port= and, through %n, its own SlurmdSpoolDir and
+//	                                 SlurmdPidFile: with a shared pid file the second
+//	                                 slurmd logs "killing old slurmd" and the first
+//	                                 exits. Nodes on 127.0.0.2.. all answer (127/8 is
+//	                                 loopback). `scontrol listpids` sees one node's
+//	                                 spool only; `listpids '*' nI` names the node
+//	sbatch -N2 -n4; srun             tasks on both nodes, SLURMD_NODENAME n1 / n2,        TwoNodes
+//	                                 SLURM_NODEID 0 / 1
+//	--array=0-1 --exclusive          one task per node, both at once                     TwoNodes
 
 // bash is the start of every job script here.
 const bash = "#!/bin/bash\nset -u\ncd \"$SLURM_SUBMIT_DIR\"\n"
@@ -382,6 +394,63 @@ exit 0
 	run("TimeLimit", testTimeLimit)
 	// A cluster of its own, with RequeueExit=75 in its slurm.conf.
 	run("RequeueExit", testRequeueExit)
+	// A cluster of its own, with two nodes.
+	run("TwoNodes", testTwoNodes)
+}
+
+// testTwoNodes: with Options.Nodes, steps and array tasks run on several
+// nodes, each a slurmd of its own, and Stop kills the jobs on every node.
+func testTwoNodes(t *testing.T) {
+	c := slurmtest.StartT(t, slurmtest.Options{Nodes: 2, CPUs: 2})
+	t.Logf("two-node cluster up in %v", c.StartupTime.Round(time.Millisecond))
+	dir := t.TempDir()
+	id := sbatch(t, c, dir, bash+`
+srun bash -c 'echo "$SLURM_PROCID $SLURMD_NODENAME $SLURM_NODEID"' | sort > tasks.txt
+`, "-N2", "-n4", "-o", "two-nodes.out")
+	wantState(t, waitJobs(t, c, id, 30*time.Second), "COMPLETED", 0, 0)
+	tasks := readFile(t, filepath.Join(dir, "tasks.txt"))
+	nodes := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(tasks), "\n") {
+		if f := strings.Fields(line); len(f) == 3 {
+			nodes[f[1]+" "+f[2]] = true
+		}
+	}
+	if !nodes["n1 0"] || !nodes["n2 1"] || len(nodes) != 2 {
+		t.Errorf("srun -N2 -n4 tasks (procid node nodeid):\n%swant tasks on n1 (node 0) and n2 (node 1)", tasks)
+	}
+
+	// Two exclusive array tasks run at once, one per node; Stop then kills
+	// both, on either node.
+	sbatch(t, c, dir, bash+`
+echo "$SLURMD_NODENAME $$" > "task-$SLURM_ARRAY_TASK_ID"
+exec sleep 300
+`, "--array=0-1", "--exclusive", "-o", "/dev/null")
+	var pids []int
+	seen := map[string]bool{}
+	for _, task := range []string{"task-0", "task-1"} {
+		waitFile(t, filepath.Join(dir, task), 30*time.Second)
+		f := strings.Fields(readFile(t, filepath.Join(dir, task)))
+		if len(f) != 2 {
+			t.Fatalf("%s: %q", task, f)
+		}
+		seen[f[0]] = true
+		pid, err := strconv.Atoi(f[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, pid)
+	}
+	if !seen["n1"] || !seen["n2"] {
+		t.Errorf("exclusive array tasks ran on %v, want n1 and n2", seen)
+	}
+	c.Keep = true // Dir (logs) stays until the test's cleanup, which stops again and removes it
+	c.Stop()
+	c.Keep = false
+	for _, pid := range pids {
+		if stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil && !strings.Contains(string(stat), ") Z ") {
+			t.Errorf("job process %d still runs after Stop: %s", pid, stat)
+		}
+	}
 }
 
 // testTimeLimit: a job with --time=1 gets SIGTERM at its limit.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install Debian's Slurm (slurm-wlm: slurmctld, slurmd, the client commands)
-# and MUNGE at pinned versions, for the tests that run a real single-node
-# cluster (internal/slurmtest, scripts/slurm/start.sh). Run as root:
+# and MUNGE at pinned versions, for the tests that run a real cluster on this
+# host (internal/slurmtest, scripts/slurm/start.sh). Run as root:
 #
 #   sudo scripts/slurm/install.sh
 #

@@ -66,8 +66,19 @@ fi
 # Read every pid file now: slurmctld and slurmd remove theirs when they start
 # shutting down, which is not when they have exited.
 ctld=$(pid_of "$dir/run/slurmctld.pid" slurmctld)
-slurmd=$(pid_of "$dir/run/slurmd.pid" slurmd)
 munged=$(pid_of "$dir/munge/munged.pid" munged)
+# One slurmd (run/slurmd.pid, node named after the host) or one per node
+# (run/slurmd-NAME.pid, SLURMTEST_NODES > 1). slurmd_nodes holds the node name
+# to give `scontrol listpids`, "" for the single node (which it finds itself).
+slurmds=()
+slurmd_nodes=()
+for f in "$dir/run/slurmd.pid" "$dir/run"/slurmd-*.pid; do
+	pid=$(pid_of "$f" slurmd) || continue
+	slurmds+=("$pid")
+	name=${f##*/slurmd}
+	name=${name#-}
+	slurmd_nodes+=("${name%.pid}")
+done
 
 # Jobs: cancel them all (so none is requeued or started), then SIGKILL every
 # process slurmd tracks for them, at once: the cluster is going away, so no
@@ -76,9 +87,21 @@ if [[ -n $ctld ]]; then
 	mapfile -t jobs < <(timeout 5 squeue -h -o %A 2>/dev/null)
 	((${#jobs[@]} == 0)) || timeout 5 scancel --quiet "${jobs[@]}" 2>/dev/null
 fi
-if [[ -n $slurmd ]]; then
+# listpids reads one node's spool dir: the host's own, or the named node's
+# with several slurmd on this host ("*" is every job).
+list_job_pids() {
+	local node
+	for node in "${slurmd_nodes[@]}"; do
+		if [[ -z $node ]]; then
+			timeout 5 scontrol listpids 2>/dev/null
+		else
+			timeout 5 scontrol listpids '*' "$node" 2>/dev/null
+		fi
+	done | awk '$1 ~ /^[0-9]+$/ { print $1 }'
+}
+if ((${#slurmds[@]})); then
 	for ((i = 0; i < 20; i++)); do
-		mapfile -t pids < <(timeout 5 scontrol listpids 2>/dev/null | awk 'NR > 1 && $1 ~ /^[0-9]+$/ { print $1 }')
+		mapfile -t pids < <(list_job_pids)
 		if ((${#pids[@]})); then
 			kill -KILL "${pids[@]}" 2>/dev/null
 		elif [[ -z $ctld || -z $(timeout 5 squeue -h -o %A 2>/dev/null) ]]; then
@@ -88,7 +111,9 @@ if [[ -n $slurmd ]]; then
 	done
 fi
 
-[[ -z $slurmd ]] || terminate "$slurmd"
+for pid in "${slurmds[@]}"; do
+	terminate "$pid"
+done
 [[ -z $ctld ]] || terminate "$ctld"
 [[ -z $munged ]] || terminate "$munged"
 exit 0
