@@ -92,8 +92,9 @@ demo: tools build
 	$(TEST_ENV) scripts/demo.sh
 
 # Benchmarks. `make bench` is both halves: bench-go, the Go benchmarks (the engine against a local versitygw, server
-# data and test data on tmpfs; the no-op planning of BENCH_ENTRIES entries; the merge/decide hot path; the parallel
-# walk on a file system with 1 ms per call; key mapping and metadata codec; BENCH_COUNT runs of each give medians,
+# data and test data on tmpfs; the no-op planning of BENCH_ENTRIES entries; the merge/decide hot path; the listing of
+# a flat prefix of 100,000 keys, serial and in ranges, with and without 30 ms a page; the parallel walk on a file
+# system with 1 ms per call; key mapping and metadata codec; BENCH_COUNT runs of each give medians,
 # `benchstat` reads the output), then bench-compare, fsxsync side by side with the raw-SDK floor and the peers.
 BENCH_TMP ?= $(shell [ -d /dev/shm ] && echo /dev/shm || echo /tmp)
 BENCH_ENTRIES ?= 1000000
@@ -103,6 +104,8 @@ bench: bench-go bench-compare
 bench-go: tools build
 	TMPDIR=$(BENCH_TMP) FSXSYNC_BENCH_ENTRIES=$(BENCH_ENTRIES) $(TEST_ENV) go test -run '^$$' \
 		-bench 'PlanNoop|OneGiB|SmallFiles10k|MiB1000|MergeDecide' -benchtime 2x -count $(BENCH_COUNT) -timeout 60m ./transfer/
+	TMPDIR=$(BENCH_TMP) $(TEST_ENV) go test -run '^$$' -bench 'ListFlat' -benchtime 3x -count $(BENCH_COUNT) \
+		-timeout 60m ./transfer/
 	$(TEST_ENV) go test -run '^$$' -bench 'WalkLatency/10k' -benchtime 1x ./fsx/
 	go test -run '^$$' -bench 'LocalPath|KeyOf|EncodeMeta|DecodeMeta' -count $(BENCH_COUNT) ./fsx/
 

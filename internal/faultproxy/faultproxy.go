@@ -85,6 +85,23 @@ type Action struct {
 // called from many goroutines at once.
 type Rule func(r *http.Request, seen int) Action
 
+// ListLatency is a Rule that delays every ListObjectsV2 request by d and passes everything else at once: the round
+// trip a listing page costs against S3 in a region (tens of milliseconds), which loopback does not have.
+func ListLatency(d time.Duration) Rule {
+	return func(r *http.Request, _ int) Action {
+		if IsListObjectsV2(r) {
+			return Action{Delay: d}
+		}
+		return Action{}
+	}
+}
+
+// IsListObjectsV2 reports whether r is a ListObjectsV2 request: a GET of a bucket with list-type=2 (S3 API
+// Reference: ListObjectsV2).
+func IsListObjectsV2(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "2"
+}
+
 // Request is one request the proxy received.
 type Request struct {
 	Method string

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // The conclusions of the fault matrix rest on the proxy doing exactly what each fault says; this checks what a
@@ -104,5 +105,25 @@ func TestFaults(t *testing.T) {
 	if r := reqs[1]; r.Attempt != 2 || r.Action.Fault != SlowDown || r.Status != 503 || r.Method != http.MethodGet ||
 		r.URI != "/b/k?partNumber=1" || r.End.Before(r.Start) {
 		t.Errorf("log entry: %+v", r)
+	}
+}
+
+// ListLatency delays listings only: a benchmark that adds a region's round trip to every page must not slow the
+// other requests.
+func TestListLatency(t *testing.T) {
+	rule := ListLatency(30 * time.Millisecond)
+	for uri, want := range map[string]time.Duration{
+		"/b?list-type=2&prefix=p%2F": 30 * time.Millisecond,
+		"/b/?list-type=2":            30 * time.Millisecond,
+		"/b/k":                       0,
+		"/b?uploads":                 0,
+	} {
+		r := httptest.NewRequest(http.MethodGet, uri, nil)
+		if a := rule(r, 0); a.Delay != want || a.Fault != Pass {
+			t.Errorf("GET %s: %+v, want a delay of %v", uri, a, want)
+		}
+	}
+	if a := rule(httptest.NewRequest(http.MethodPut, "/b?list-type=2", nil), 0); a.Delay != 0 {
+		t.Errorf("PUT: delayed %v", a.Delay)
 	}
 }

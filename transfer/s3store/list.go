@@ -18,7 +18,9 @@ const listConcurrency = 8
 // List calls fn for every object under prefix in key order, one page at a time. It splits the prefix by its
 // "directories" (a listing with delimiter "/") and lists up to eight of them at once, handing their pages to fn in
 // key order: each directory's keys form one contiguous, sorted range, so reading the ranges in order is the whole
-// listing in order. Memory stays bounded: each range being read ahead holds at most a few pages.
+// listing in order. A flat prefix, whose first page holds keys and no directories, is cut into ranges of keys
+// instead (listFlat), except in a directory bucket, whose listings have no order and take no StartAfter. Memory stays
+// bounded: each range being read ahead holds at most a few pages.
 func (s *Store) List(ctx context.Context, prefix string, fn func([]transfer.ObjectInfo) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	// On the way out, stop the listers and wait for them: none outlives List.
@@ -37,11 +39,21 @@ func (s *Store) List(ctx context.Context, prefix string, fn func([]transfer.Obje
 	go func() {
 		defer wg.Done()
 		defer close(segs)
-		splitErr = s.split(ctx, prefix, func(single *transfer.ObjectInfo, sub string) bool {
+		splitErr = s.split(ctx, prefix, func(single *transfer.ObjectInfo, sub string, first []transfer.ObjectInfo) bool {
 			seg := segment{}
-			if single != nil {
+			switch {
+			case single != nil:
 				seg.single = []transfer.ObjectInfo{*single}
-			} else {
+			case first != nil:
+				// The flat prefix is the last segment: its listers take no slot of sem, which nothing else needs now.
+				seg.pages, seg.err = make(chan []transfer.ObjectInfo, 4), make(chan error, 1)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer close(seg.pages)
+					seg.err <- s.listFlat(ctx, sub, first, seg.pages)
+				}()
+			default:
 				select {
 				case sem <- struct{}{}:
 				case <-ctx.Done():
@@ -88,8 +100,9 @@ func (s *Store) List(ctx context.Context, prefix string, fn func([]transfer.Obje
 
 // split walks the delimiter listing of prefix and calls emit for each key directly under it and each sub-prefix,
 // in key order. A prefix whose only child is one sub-prefix is split one level further down, so that a tree kept
-// under a single top directory is still read in parallel.
-func (s *Store) split(ctx context.Context, prefix string, emit func(*transfer.ObjectInfo, string) bool) error {
+// under a single top directory is still read in parallel. A flat prefix (a first page of keys only, with more pages
+// after it) is handed to emit whole, with its first page, and ends the walk: its keys are listed in ranges.
+func (s *Store) split(ctx context.Context, prefix string, emit func(single *transfer.ObjectInfo, sub string, first []transfer.ObjectInfo) bool) error {
 	for depth := 0; ; depth++ {
 		var keys []transfer.ObjectInfo
 		var subs []string
@@ -112,17 +125,25 @@ func (s *Store) split(ctx context.Context, prefix string, emit func(*transfer.Ob
 				prefix = subs[0]
 				break
 			}
+			if first && p.HasMorePages() && len(subs) == 0 && len(keys) > 1 && !IsDirectoryBucket(s.bucket) && inOrder(keys) {
+				// Without a delimiter the same listing starts with the same keys, since no key on this page has a
+				// "/" after the prefix; the rest of it, nested keys included, is listed in ranges after the last. A
+				// page out of order comes from a server that does not sort, whose next pages may still hold keys
+				// before this one's last: it is listed as it comes, and the engine sorts it.
+				emit(nil, prefix, keys)
+				return ctx.Err()
+			}
 			first = false
 			// Keys and sub-prefixes of one page interleave in key order.
 			i, j := 0, 0
 			for i < len(keys) || j < len(subs) {
 				if j == len(subs) || (i < len(keys) && keys[i].Key < subs[j]) {
-					if !emit(&keys[i], "") {
+					if !emit(&keys[i], "", nil) {
 						return ctx.Err()
 					}
 					i++
 				} else {
-					if !emit(nil, subs[j]) {
+					if !emit(nil, subs[j], nil) {
 						return ctx.Err()
 					}
 					j++
@@ -136,6 +157,16 @@ func (s *Store) split(ctx context.Context, prefix string, emit func(*transfer.Ob
 			return nil
 		}
 	}
+}
+
+// inOrder reports whether keys are in strictly ascending order, as S3 lists a general purpose bucket.
+func inOrder(keys []transfer.ObjectInfo) bool {
+	for i := 1; i < len(keys); i++ {
+		if keys[i].Key <= keys[i-1].Key {
+			return false
+		}
+	}
+	return true
 }
 
 // listRange lists everything under prefix (no delimiter) into pages.
