@@ -49,6 +49,14 @@ type Options struct {
 	Drain <-chan struct{}
 	// Shard is this task's share of the keys (Slurm arrays and multi-task steps); nil is everything.
 	Shard Share
+	// TrustManifest lets RunManifestShard make the planned copies of files without a stat and a HEAD each, when its
+	// shard has no journal yet: the manifest was planned moments ago by the same job (an array's sync, see
+	// arrayplan.go), and checking each item again would cost a second walk and one HEAD a file. A resumed shard
+	// checks everything again, since its plan may be hours old.
+	TrustManifest bool
+	// StateFragment, when set, is where RunManifestShard appends the state records of what it moved, for the next
+	// plan to merge into its state file (see statefrag.go).
+	StateFragment string
 	// DirMarkers uploads a directory marker for every directory (as FSx export does), not only for empty ones.
 	DirMarkers bool
 	// FollowSymlinks uploads the content of the file a link points to, instead of storing the link.

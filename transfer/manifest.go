@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fsxsync/fsxsync/fsx"
 )
 
 // A manifest splits one large transfer into shards that Slurm array tasks run independently (fsxsync plan, run,
@@ -62,6 +64,9 @@ type ManifestItem struct {
 	Size   int64  `json:"size"`
 	Mtime  int64  `json:"mtime_ns,omitempty"` // the source's mtime when planned
 	ETag   string `json:"etag,omitempty"`
+	// Mode is the source's POSIX st_mode (type and permission bits) when planned, for a local source; 0 when not
+	// known. A run that trusts its plan (Options.TrustManifest) needs it to tell a regular file from a link.
+	Mode uint32 `json:"mode,omitempty"`
 }
 
 // JournalEntry is one line of a journal.
@@ -184,6 +189,9 @@ func Plan(ctx context.Context, store ObjectStore, o Options, shards int, dir str
 		mi.Size, mi.ETag = src.Size, src.ETag
 		if src.MtimeKnown {
 			mi.Mtime = src.Mtime.UnixNano()
+		}
+		if a == ActionCopy && !o.Src.IsS3() {
+			mi.Mode = fsx.StatMode(src.Mode)
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -358,6 +366,9 @@ func RunManifestShard(ctx context.Context, store ObjectStore, dir string, shard 
 		return nil, err
 	}
 	o.Src, o.Dst, o.Recursive, o.Compare, o.Delete, o.Filter = ho.Src, ho.Dst, true, ho.Compare, ho.Delete, ho.Filter
+	_, statErr := os.Stat(journalFile(dir, shard))
+	// A shard that has a journal already is being resumed, maybe hours after its plan: it checks every item again.
+	trust := o.TrustManifest && errors.Is(statErr, fs.ErrNotExist)
 	finished, err := readJournal(journalFile(dir, shard), h.ShardItems[shard])
 	if err != nil {
 		return nil, err
@@ -366,15 +377,27 @@ func RunManifestShard(ctx context.Context, store ObjectStore, dir string, shard 
 	if err != nil {
 		return nil, err
 	}
-	rep, runErr := runWith(ctx, store, o, func(e *engine) error { return e.runManifest(ctx, shardFile(dir, shard), finished, jr) })
+	frag, err := openFragment(o.StateFragment)
+	if err != nil {
+		jr.close()
+		return nil, err
+	}
+	rep, runErr := runWith(ctx, store, o, func(e *engine) error {
+		return e.runManifest(ctx, shardFile(dir, shard), finished, jr, trust, frag)
+	})
 	if err := jr.close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	if err := frag.close(); err != nil && runErr == nil {
 		runErr = err
 	}
 	return rep, runErr
 }
 
 // runManifest feeds the shard's unfinished items through the same pipeline as a sync.
-func (e *engine) runManifest(ctx context.Context, path string, finished []bool, jr *journal) error {
+// With trust set the planned copies of files are not looked at again (see Options.TrustManifest).
+// What was learnt of the objects moved goes to frag, when there is one.
+func (e *engine) runManifest(ctx context.Context, path string, finished []bool, jr *journal, trust bool, frag *fragmentWriter) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return Usagef("manifest shard %s: %v", path, errors.Unwrap(err))
@@ -383,6 +406,7 @@ func (e *engine) runManifest(ctx context.Context, path string, finished []bool, 
 	var journalErr error
 	collect := func(r result) {
 		e.record(r)
+		frag.add(r.state)
 		je := JournalEntry{Index: r.it.index, Key: r.it.key, Result: "done", Bytes: r.bytes}
 		switch {
 		case r.err != nil:
@@ -409,9 +433,14 @@ func (e *engine) runManifest(ctx context.Context, path string, finished []bool, 
 			if err := json.Unmarshal(sc.Bytes(), &mi); err != nil {
 				return Usagef("manifest shard %s line %d is damaged: %v", path, i+1, err)
 			}
-			it, err := e.recheck(ctx, mi)
-			if err != nil {
-				return err
+			it, ok := (*item)(nil), false
+			if trust {
+				it, ok = e.fromPlan(mi)
+			}
+			if !ok {
+				if it, err = e.recheck(ctx, mi); err != nil {
+					return err
+				}
 			}
 			it.seq, it.index = i, i
 			if err := emit(it); err != nil {
@@ -422,6 +451,30 @@ func (e *engine) runManifest(ctx context.Context, path string, finished []bool, 
 	}
 	workErr, produceErr := e.pipeline(ctx, produce, collect)
 	return firstErr(workErr, produceErr, journalErr)
+}
+
+// fromPlan makes the item of a planned copy of a file from the manifest alone, without a stat or a HEAD; ok is
+// false for what must be looked at again (a delete, a directory, a link). An upload opens and fstats the file
+// anyway, and its stable reader fails it if the file changes while it is read; a download writes beside the file
+// and renames. So a copy planned moments ago by the same job is safe to make without asking both sides again.
+func (e *engine) fromPlan(mi ManifestItem) (*item, bool) {
+	if mi.Action != "copy" || strings.HasSuffix(mi.Key, "/") {
+		return nil, false
+	}
+	src := &Entry{Key: mi.Key, Size: mi.Size, ETag: mi.ETag}
+	if mi.Mtime != 0 {
+		src.Mtime, src.MtimeKnown = time.Unix(0, mi.Mtime), true
+	}
+	if e.dir == Upload {
+		const typeBits, regular = 0o170000, 0o100000
+		if mi.Mode&typeBits != regular {
+			return nil, false
+		}
+		src.Mode = fs.FileMode(mi.Mode & 0o777)
+	}
+	it := &item{key: mi.Key, src: src, action: ActionCopy}
+	e.placeItem(it)
+	return it, true
 }
 
 // recheck looks at both sides of a planned key as they are now and decides again: a manifest can be hours old.

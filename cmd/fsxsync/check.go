@@ -11,7 +11,7 @@ func checkCommand() *cli.Command {
 	flags := append([]cli.Flag{
 		&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "check a tree copy (cp -r); sync always is one"},
 		&cli.BoolFlag{Name: "cp", Usage: "check a cp rather than a sync (cp reads no destination metadata)"},
-	}, append(syncFlags(), transferFlags(rules)...)...)
+	}, append(append(syncFlags(), arrayFlags()...), transferFlags(rules)...)...)
 	return &cli.Command{
 		Name:      "check",
 		Usage:     "prove, without moving data, that a transfer would be allowed: identity, permissions, bucket, local paths",

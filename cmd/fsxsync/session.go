@@ -141,6 +141,13 @@ func runTransfer(ctx context.Context, o transferOptions) error {
 	statePath := ""
 	if o.stateDir != "" && o.recursive {
 		statePath = transfer.StatePath(o.stateDir, o.endpoint, s.remote.Bucket, s.remote.DirPrefix(), s.local)
+	}
+	if jobKey := slurm.ArrayJobKey(os.Getenv); useArrayPlan(o, shard, jobKey) {
+		// The planner's state is the one a single sync of the same tree keeps: it spares a no-op rerun's plan
+		// the HEAD requests, whichever task of which job planned last.
+		return runArraySync(ctx, o, s, store, filter, shard, jobKey, statePath)
+	}
+	if statePath != "" {
 		if shard.Count > 1 {
 			// Each shard keeps its own state: tasks of one array job run at once and would overwrite each other's.
 			statePath += fmt.Sprintf(".shard-%d-of-%d", shard.Index, shard.Count)

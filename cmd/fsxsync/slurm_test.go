@@ -143,7 +143,7 @@ func TestOnSlurm(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			total := int64(0)
+			total, planners := int64(0), 0
 			for _, j := range jobs {
 				if j.State != "COMPLETED" || j.ExitCode != 0 {
 					out, _ := os.ReadFile(filepath.Join(dir, "out-"+j.ArrayTaskID+".txt"))
@@ -158,6 +158,13 @@ func TestOnSlurm(t *testing.T) {
 				if !strings.Contains(string(out), "Slurm array task "+j.ArrayTaskID) {
 					t.Errorf("task %s did not say how it took its shard:\n%s", j.ArrayTaskID, out)
 				}
+				if strings.Contains(string(out), "this task lists both sides for the whole array") {
+					planners++
+				}
+			}
+			// One task listed for the whole array (see arraysync_test.go for the request counts).
+			if planners != 1 {
+				t.Errorf("%d tasks listed both sides for the array, want 1", planners)
 			}
 			if total != n {
 				t.Errorf("tasks transferred %d files in all, want exactly %d", total, n)

@@ -40,10 +40,16 @@ type transferOptions struct {
 	// requestPayer is --request-payer requester: every request says the caller pays for it.
 	requestPayer bool
 	// encryption is --sse, --sse-kms-key-id and --bucket-key: how uploads ask S3 to encrypt what they store.
-	encryption     s3store.Encryption
-	grace          time.Duration
-	shardFlag      string
-	noShard        bool
+	encryption s3store.Encryption
+	grace      time.Duration
+	shardFlag  string
+	noShard    bool
+	// arrayPlan (sync without --no-array-plan) makes the tasks of a Slurm array or step list both sides once, in
+	// arrayDir (--array-dir; "" is beside the local directory); arrayLockStale is how long a planner's lock may go
+	// without a heartbeat.
+	arrayPlan      bool
+	arrayDir       string
+	arrayLockStale time.Duration
 	drain          <-chan struct{}
 	watchSpot      bool
 	dirMarkers     bool

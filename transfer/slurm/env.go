@@ -53,3 +53,17 @@ func firstNonEmpty(s ...string) string {
 	}
 	return ""
 }
+
+// ArrayJobKey names the set of processes that share one sharded run, the same in each of them: the array job id
+// in an array (every task of an array, and every srun task inside one, share it), else the job and step ids of a
+// multi-task step. A requeued task keeps its job id, so it finds what its array planned before. It is "" outside a
+// Slurm job.
+func ArrayJobKey(getenv func(string) string) string {
+	if id := getenv("SLURM_ARRAY_JOB_ID"); id != "" {
+		return "array-" + id
+	}
+	if id := getenv("SLURM_JOB_ID"); id != "" {
+		return "job-" + id + "." + firstNonEmpty(getenv("SLURM_STEP_ID"), "batch")
+	}
+	return ""
+}

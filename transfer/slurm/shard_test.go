@@ -369,3 +369,20 @@ func BenchmarkOwns(b *testing.B) {
 		b.Fatal("shard 3 of 8 owned none of the keys")
 	}
 }
+
+// The tasks of one array, or of one step, name their shared run the same way; a requeue keeps the name.
+func TestArrayJobKey(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"SLURM_JOB_ID": "107", "SLURM_ARRAY_JOB_ID": "100", "SLURM_ARRAY_TASK_ID": "7"}, "array-100"},
+		{map[string]string{"SLURM_JOB_ID": "42", "SLURM_STEP_ID": "3", "SLURM_PROCID": "1"}, "job-42.3"},
+		{map[string]string{"SLURM_JOB_ID": "42"}, "job-42.batch"},
+		{map[string]string{}, ""},
+	} {
+		if got := ArrayJobKey(func(k string) string { return tc.env[k] }); got != tc.want {
+			t.Errorf("%v: %q, want %q", tc.env, got, tc.want)
+		}
+	}
+}
