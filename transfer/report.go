@@ -46,12 +46,22 @@ type Report struct {
 	CleanedUp int64 `json:"cleaned_up"`
 	// Retries counts the S3 requests the SDK sent again (503 SlowDown, 500s, connection resets), with backoff.
 	Retries int64 `json:"retries"`
+	// CPUSeconds is the CPU time (user plus system) the process used from the run's start to its end, all threads
+	// together (TLS, checksums, the SDK and the Go runtime included): with BytesPerCPUSecond it tells how many
+	// cores a given throughput needs, which sizes --concurrency and the number of nodes. 0 where the OS does not
+	// report it.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// BytesPerCPUSecond is Transferred.Bytes over CPUSeconds (0 when either is 0).
+	BytesPerCPUSecond int64 `json:"bytes_per_cpu_second"`
 	// Resumed counts manifest items a journal already recorded as finished (fsxsync run after a requeue).
 	Resumed int64 `json:"resumed,omitempty"`
 	// Stopped is true when the run stopped early on request (SIGTERM, SIGUSR1, SIGINT); a rerun finishes it.
 	Stopped bool `json:"stopped,omitempty"`
 	// Fatal is the error that stopped the run early, if any.
 	Fatal string `json:"fatal,omitempty"`
+
+	// cpuStart is the process's CPU time when the run started; finish subtracts it.
+	cpuStart time.Duration
 }
 
 // maxFailures bounds the failure list kept in memory; the count stays exact.
@@ -59,7 +69,7 @@ const maxFailures = 10000
 
 func newReport(o Options) *Report {
 	return &Report{Source: o.Src.String(), Destination: o.Dst.String(), DryRun: o.DryRun, Started: time.Now(),
-		Failures: []Failure{}}
+		Failures: []Failure{}, cpuStart: processCPU()}
 }
 
 // add counts one result; it is called from the single collector goroutine.
@@ -131,6 +141,10 @@ func (r *Report) secondPass() {
 func (r *Report) finish(err error) {
 	r.Finished = time.Now()
 	r.Seconds = r.Finished.Sub(r.Started).Seconds()
+	if end := processCPU(); end > r.cpuStart {
+		r.CPUSeconds = (end - r.cpuStart).Seconds()
+		r.BytesPerCPUSecond = int64(float64(r.Transferred.Bytes) / r.CPUSeconds)
+	}
 	switch {
 	case errors.Is(err, ErrStopped):
 		r.Stopped = true
@@ -155,6 +169,13 @@ func (r *Report) Summary() string {
 	s := fmt.Sprintf("%s %d files (%s), skipped %d unchanged (%s), deleted %d, failed %d in %.1fs (%s/s)",
 		verb, r.Transferred.Files, HumanBytes(r.Transferred.Bytes), r.Skipped.Files, HumanBytes(r.Skipped.Bytes),
 		r.Deleted.Files, r.Failed.Files, r.Seconds, HumanBytes(int64(rate)))
+	if r.CPUSeconds > 0 {
+		// Two decimals: a no-op sync or a small run takes well under a CPU-second, and that is the figure to watch.
+		s += fmt.Sprintf(", %.2f CPU-s", r.CPUSeconds)
+		if r.Transferred.Bytes > 0 {
+			s += fmt.Sprintf(" (%s per CPU-s)", HumanBytes(r.BytesPerCPUSecond))
+		}
+	}
 	if a := r.Archived; a.Files > 0 {
 		noun := "objects"
 		if a.Files == 1 {

@@ -53,6 +53,7 @@ func TestReportMatchesSchema(t *testing.T) {
 		Deleted: Count{2, 20}, Failed: Count{1, 10}, Failures: []Failure{{Key: "a//b", Op: "map key", Error: "unsafe"}},
 		Archived: ArchivedCount{Files: 3, Bytes: 30, RestoreRequested: 2, RestoreInProgress: 1},
 		Released: ReleasedCount{Restored: 1, Skipped: 2, Read: 3, StillReleased: 4}, SpecialFiles: 2, CleanedUp: 3, Retries: 7,
+		CPUSeconds: 1.5, BytesPerCPUSecond: 8 << 20,
 		Resumed: 9, Stopped: true, Fatal: "access denied"}
 	minimal := newReport(Options{})
 	minimal.finish(nil)

@@ -16,8 +16,9 @@ import (
 var updateDemo = flag.Bool("update-demo", false, "rewrite testdata/demo.golden from a run of scripts/demo.sh")
 
 // demoMasks make a demo transcript comparable across runs and machines: what changes from run to run (ports, temp
-// directories, times and rates, the generated root key, the random file's hash) or from machine to machine (the file
-// system under the temp directory, table padding that follows its path's length) is replaced by a placeholder.
+// directories, times, rates and CPU figures, the generated root key, the random file's hash) or from machine to
+// machine (the file system under the temp directory, table padding that follows its path's length) is replaced by a
+// placeholder.
 var demoMasks = []struct {
 	re   *regexp.Regexp
 	with string
@@ -26,6 +27,8 @@ var demoMasks = []struct {
 	{regexp.MustCompile(`127\.0\.0\.1:\d+`), "127.0.0.1:PORT"},
 	{regexp.MustCompile(`\b\d+\.\d+s\b`), "N.Ns"},
 	{regexp.MustCompile(`\(\d+(\.\d+)? [KMGT]?i?B/s\)`), "(RATE)"},
+	{regexp.MustCompile(`\b\d+\.\d+ CPU-s\b`), "N.NN CPU-s"},
+	{regexp.MustCompile(`\(\d+(\.\d+)? [KMGT]?i?B per CPU-s\)`), "(CPU RATE)"},
 	{regexp.MustCompile(`[A-Za-z0-9]{4}…[A-Za-z0-9]{4}`), "KEY…KEY"},
 	{regexp.MustCompile(`local file system \S+ at \S+`), "local file system FSTYPE at MOUNT"},
 	{regexp.MustCompile(`[0-9a-f]{64}(  \./data/random-20MiB\.bin)`), "RANDOM-SHA256$1"},
