@@ -68,8 +68,11 @@ const (
 
 // Server is a running versitygw instance owned by a test binary.
 type Server struct {
-	// Endpoint is the base URL, http://127.0.0.1:PORT.
+	// Endpoint is the base URL, http://127.0.0.1:PORT (https:// with Options.TLS).
 	Endpoint string
+	// CAFile is the PEM file of the throwaway CA that signed the gateway's certificate with Options.TLS (clients
+	// trust it through AWS_CA_BUNDLE, which Env sets); empty without TLS.
+	CAFile string
 	// AccessKey and SecretKey are the gateway's root credentials.
 	AccessKey, SecretKey string
 	// Region is the region to sign requests for.
@@ -81,6 +84,7 @@ type Server struct {
 
 	extraArgs []string // Options.GatewayArgs
 	posixArgs []string // posix backend options every launch passes (Options.Versioning)
+	ca        *testCA  // Options.TLS; nil for plain HTTP
 	cmd       *exec.Cmd
 	exited    chan struct{} // closed once cmd has exited
 	stopOnce  sync.Once
@@ -109,6 +113,9 @@ type Options struct {
 	// Versioning lets buckets keep object versions (posix --versioning-dir), for tests of versioned buckets; a
 	// bucket still has versioning off until PutBucketVersioning turns it on.
 	Versioning bool
+	// TLS serves HTTPS (versitygw --cert/--key) with a certificate for 127.0.0.1 signed by a throwaway CA made at
+	// start; Client and Env trust that CA, so verification stays on, as with real S3.
+	TLS bool
 }
 
 // StartWith is Start with options.
@@ -139,6 +146,13 @@ func StartWith(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("s3test: %w", err)
 		}
 		s.posixArgs = []string{"--versioning-dir", versions}
+	}
+	if opts.TLS {
+		if s.ca, err = newTestCA(dir); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("s3test: making a test CA: %w", err)
+		}
+		s.CAFile = s.ca.caFile
 	}
 	if s.AccessKey == "" {
 		s.AccessKey = "AK" + randomHex(9)
@@ -185,6 +199,13 @@ func (s *Server) launch(bin string, posixOpts []string) error {
 		"--health", healthPath,
 		"--keep-alive", "--quiet",
 	}
+	scheme := "http"
+	httpClient := &http.Client{Timeout: time.Second}
+	if s.ca != nil {
+		args = append(args, "--cert", s.ca.certFile, "--key", s.ca.keyFile)
+		scheme = "https"
+		httpClient = &http.Client{Timeout: time.Second, Transport: s.ca.httpClient().GetTransport()}
+	}
 	args = append(args, s.extraArgs...)
 	args = append(args, "posix")
 	args = append(args, s.posixArgs...)
@@ -208,7 +229,6 @@ func (s *Server) launch(bin string, posixOpts []string) error {
 		log, _ := os.ReadFile(logPath)
 		return fmt.Errorf("s3test: versitygw %s; its log %s:\n%s", msg, logPath, log)
 	}
-	httpClient := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(startTimeout)
 	port := 0
 	for time.Now().Before(deadline) {
@@ -226,7 +246,7 @@ func (s *Server) launch(bin string, posixOpts []string) error {
 			}
 		}
 		if port != 0 {
-			endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
+			endpoint := fmt.Sprintf("%s://127.0.0.1:%d", scheme, port)
 			resp, err := httpClient.Get(endpoint + healthPath)
 			if err == nil {
 				resp.Body.Close()
@@ -258,7 +278,11 @@ func (s *Server) Stop() {
 // Client returns an S3 client for the server: static credentials, path-style
 // addressing, the server's endpoint and region.
 func (s *Server) Client() *s3.Client {
-	return newClient(s.Endpoint, s.AccessKey, s.SecretKey, s.Region)
+	c := newClient(s.Endpoint, s.AccessKey, s.SecretKey, s.Region)
+	if s.ca != nil {
+		c = s3.New(c.Options(), func(o *s3.Options) { o.HTTPClient = s.ca.httpClient() })
+	}
+	return c
 }
 
 // NewBucket creates a bucket with a unique valid name derived from t.Name()
@@ -273,7 +297,11 @@ func (s *Server) NewBucket(t testing.TB) string {
 // credentials and instance metadata out. Append it to os.Environ(): for
 // os/exec the last value of a key wins.
 func (s *Server) Env() []string {
-	return env(s.Endpoint, s.AccessKey, s.SecretKey, s.Region)
+	e := env(s.Endpoint, s.AccessKey, s.SecretKey, s.Region)
+	if s.CAFile != "" {
+		e = append(e, "AWS_CA_BUNDLE="+s.CAFile)
+	}
+	return e
 }
 
 // Fake is an in-process gofakes3 server with an in-memory backend, listening
@@ -450,12 +478,15 @@ func RootSecret() string {
 	return randomHex(20)
 }
 
-// shared is the gateway Shared starts for a whole test binary, on first use.
-var shared struct {
+// sharedServer is a gateway Shared or SharedTLS starts for a whole test binary, on first use.
+type sharedServer struct {
 	once sync.Once
 	srv  *Server
 	err  error
 }
+
+// shared and sharedTLS are the gateways Shared and SharedTLS start.
+var shared, sharedTLS sharedServer
 
 // Shared returns the gateway shared by all tests of a test binary, starting it the first time a test asks, so that a
 // package's tests that need no server run without one. Where the gateway cannot start, the test fails under CI and
@@ -469,9 +500,23 @@ func Shared(t testing.TB) *Server {
 	return shared.srv
 }
 
-// StopShared stops the gateway Shared started, if it did.
+// SharedTLS is Shared for a gateway that serves HTTPS (Options.TLS), started apart from Shared's the first time a
+// test or benchmark asks.
+func SharedTLS(t testing.TB) *Server {
+	t.Helper()
+	sharedTLS.once.Do(func() { sharedTLS.srv, sharedTLS.err = StartWith(Options{TLS: true}) })
+	if sharedTLS.err != nil {
+		testenv.Missing(t, "versitygw", sharedTLS.err)
+	}
+	return sharedTLS.srv
+}
+
+// StopShared stops the gateways Shared and SharedTLS started, if they did.
 func StopShared() {
 	if shared.srv != nil {
 		shared.srv.Stop()
+	}
+	if sharedTLS.srv != nil {
+		sharedTLS.srv.Stop()
 	}
 }

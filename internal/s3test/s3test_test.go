@@ -32,6 +32,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -583,5 +584,29 @@ func TestStop(t *testing.T) {
 	// ProcessState is set once the process has been waited for.
 	if s.cmd.ProcessState == nil {
 		t.Errorf("gateway %d still running after Stop", s.cmd.Process.Pid)
+	}
+}
+
+// TestTLS checks that a gateway started with Options.TLS serves HTTPS that Client verifies against the throwaway CA,
+// and that a client trusting only the system's CAs refuses it: verification is on, not skipped.
+func TestTLS(t *testing.T) {
+	s, err := StartWith(Options{TLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	if !strings.HasPrefix(s.Endpoint, "https://127.0.0.1:") || s.CAFile == "" {
+		t.Fatalf("endpoint %q, CA file %q; want https and a CA", s.Endpoint, s.CAFile)
+	}
+	if !slices.Contains(s.Env(), "AWS_CA_BUNDLE="+s.CAFile) {
+		t.Errorf("Env() does not point AWS_CA_BUNDLE at the CA: %v", s.Env())
+	}
+	bucket := s.NewBucket(t)
+	put(t, s.Client(), bucket, "k", []byte("over TLS"), nil)
+	untrusting := newClient(s.Endpoint, s.AccessKey, s.SecretKey, s.Region)
+	_, err = untrusting.HeadBucket(testContext(t), &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+	var unknown x509.UnknownAuthorityError
+	if !errors.As(err, &unknown) {
+		t.Errorf("a client without the test CA got %v, want a certificate signed by unknown authority", err)
 	}
 }

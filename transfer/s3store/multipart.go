@@ -252,9 +252,12 @@ func (s *Store) getRangeOnce(ctx context.Context, key string, etag *string, w io
 
 // copyAt copies r into w from offset off through buf and returns the CRC32C of what it copied (when sum is set) and
 // how much. cut reports a read error (a body broken off), as opposed to a write error.
+//
+// It fills buf before each write: over HTTPS a read returns one TLS record (16 KiB at most), so writing after every
+// read would cost four pwrite calls per 64 KiB buffer instead of one.
 func copyAt(w io.WriterAt, r io.Reader, off int64, buf []byte, sum bool) (crc uint32, n int64, cut bool, err error) {
 	for {
-		m, rerr := r.Read(buf)
+		m, rerr := fill(r, buf)
 		if m > 0 {
 			if _, err := w.WriteAt(buf[:m], off+n); err != nil {
 				return 0, n, false, err
@@ -271,4 +274,18 @@ func copyAt(w io.WriterAt, r io.Reader, off int64, buf []byte, sum bool) (crc ui
 			return 0, n, true, rerr
 		}
 	}
+}
+
+// fill reads r into buf until buf is full or a read fails, and returns how much it read and the error, io.EOF
+// included, unchanged (unlike io.ReadFull, which would turn a body's own io.ErrUnexpectedEOF into a clean end).
+func fill(r io.Reader, buf []byte) (int, error) {
+	m := 0
+	for m < len(buf) {
+		k, err := r.Read(buf[m:])
+		m += k
+		if err != nil {
+			return m, err
+		}
+	}
+	return m, nil
 }
