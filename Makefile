@@ -112,15 +112,17 @@ bench-go: tools build
 # Issue 8's side-by-side table: fsxsync, the raw-SDK floor (scripts/bench/floor) and the peers (s5cmd, rclone,
 # aws-cli v2, installed at pinned versions by scripts/bench/install-peers.sh; apt needs root, a peer that is
 # missing is reported, not fatal) against one versitygw pinned to CPU 0, tools pinned to CPU 1, data on tmpfs.
-# About 15 minutes; BENCH_CASES / BENCH_TOOLS take comma-separated subsets. See scripts/bench/README.md.
+# About 15 minutes per mode; BENCH_CASES / BENCH_TOOLS take comma-separated subsets. BENCH_MODE=https serves TLS
+# with a throwaway CA every tool trusts (as real S3 is reached), both runs HTTP then HTTPS. See scripts/bench/README.md.
+BENCH_MODE ?= http
 BENCH_RUNS ?= 3
 BENCH_CASES ?=
 BENCH_TOOLS ?=
 BENCH_OUT ?= $(CURDIR)/bench-out
 bench-compare: tools build
 	bash scripts/bench/install-peers.sh
-	TMPDIR=$(BENCH_TMP) $(TEST_ENV) go run ./scripts/bench/compare -runs $(BENCH_RUNS) -cases '$(BENCH_CASES)' \
-		-tools '$(BENCH_TOOLS)' -out $(BENCH_OUT)
+	TMPDIR=$(BENCH_TMP) $(TEST_ENV) go run ./scripts/bench/compare -mode $(BENCH_MODE) -runs $(BENCH_RUNS) \
+		-cases '$(BENCH_CASES)' -tools '$(BENCH_TOOLS)' -out $(BENCH_OUT)
 
 # Go can fuzz only one target per `go test` run, so list the targets of each
 # package and run them one at a time. A package whose tests do not compile

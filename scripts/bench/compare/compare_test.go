@@ -16,8 +16,9 @@ import (
 	"github.com/fsxsync/fsxsync/internal/testenv"
 )
 
-// TestQuick runs the whole harness in -quick mode with fsxsync and the floor: the gateway starts pinned, every case
-// runs, every output passes its byte-for-byte check, and the table and the JSON come out. It needs the binaries
+// TestQuick runs the whole harness in -quick mode with fsxsync and both floors, over HTTP and over HTTPS (a
+// throwaway CA the tools must trust, verification on): the gateway starts pinned, every case runs, every output
+// passes its byte-for-byte check, and the table and the JSON come out. It needs the binaries
 // `make test` names in FSXSYNC_VERSITYGW and FSXSYNC_BIN; without them it skips, except in CI (CI=true), where it
 // fails, as the other server tests do, so that CI cannot pass without running it.
 func TestQuick(t *testing.T) {
@@ -26,11 +27,18 @@ func TestQuick(t *testing.T) {
 		testenv.Missing(t, "versitygw and fsxsync",
 			errors.New("FSXSYNC_VERSITYGW and FSXSYNC_BIN are not set: run `make test`, which builds and names both"))
 	}
+	for _, mode := range []string{"http", "https"} {
+		t.Run(mode, func(t *testing.T) { testQuick(t, mode, gw, bin) })
+	}
+}
+
+func testQuick(t *testing.T, mode, gw, bin string) {
 	out := t.TempDir()
 	cfg := config{
+		mode:       mode,
 		runs:       1,
 		quick:      true,
-		tools:      []string{"fsxsync", "floor"},
+		tools:      []string{"fsxsync", "floor", "floor-mpu"},
 		workParent: t.TempDir(),
 		outDir:     out,
 		serverCore: "0",
@@ -51,32 +59,42 @@ func TestQuick(t *testing.T) {
 		t.Fatalf("%d cases ran, want %d", len(rep.Cases), len(makeCases(true)))
 	}
 	for _, cr := range rep.Cases {
-		if len(cr.Tools) != 2 {
-			t.Fatalf("%s: %d tools, want fsxsync and floor", cr.ID, len(cr.Tools))
+		if len(cr.Tools) != 3 {
+			t.Fatalf("%s: %d tools, want fsxsync, floor and floor-mpu", cr.ID, len(cr.Tools))
 		}
 		for _, tr := range cr.Tools {
-			if tr.Status != "ok" || tr.Rate <= 0 || tr.MaxRSSMiB <= 0 {
+			if tr.Tool == "floor-mpu" && cr.ID != "upload-1gib" {
+				if tr.Status != "n/a" {
+					t.Errorf("%s floor-mpu: status %q, want n/a (it runs on one-file uploads only)", cr.ID, tr.Status)
+				}
+				continue
+			}
+			if tr.Status != "ok" || tr.Rate <= 0 || tr.MaxRSSMiB <= 0 || tr.CPUSeconds <= 0 {
 				for _, vr := range tr.Variants {
 					t.Logf("%s %s/%s: %s", cr.ID, tr.Tool, vr.Name, vr.Failed)
 				}
-				t.Errorf("%s %s: status %q, rate %v, RSS %v MiB", cr.ID, tr.Tool, tr.Status, tr.Rate, tr.MaxRSSMiB)
+				t.Errorf("%s %s: status %q, rate %v, RSS %v MiB, CPU %v s", cr.ID, tr.Tool, tr.Status, tr.Rate, tr.MaxRSSMiB, tr.CPUSeconds)
 			}
 		}
-		if cr.FsxsyncPerFloor <= 0 {
-			t.Errorf("%s: no fsxsync/floor ratio", cr.ID)
+		if cr.FsxsyncPerFloor <= 0 || cr.FsxsyncCPUPerFloor <= 0 {
+			t.Errorf("%s: no fsxsync/floor ratio (rate %v, CPU %v)", cr.ID, cr.FsxsyncPerFloor, cr.FsxsyncCPUPerFloor)
+		}
+		if (cr.FsxsyncPerFloorMPU > 0) != (cr.ID == "upload-1gib") {
+			t.Errorf("%s: fsxsync/floor-mpu ratio %v, want one on upload-1gib only", cr.ID, cr.FsxsyncPerFloorMPU)
 		}
 	}
 
 	var table bytes.Buffer
 	printTable(&table, rep)
 	t.Log("\n" + table.String())
-	for _, want := range []string{"| case | fsxsync | floor | fsxsync/floor |", "no-op sync of 20 files", "QUICK MODE"} {
+	for _, want := range []string{"| case | fsxsync | floor | floor-mpu | fsxsync/floor |", "no-op sync of 20 files",
+		"QUICK MODE", "Over " + strings.ToUpper(mode) + "."} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q", want)
 		}
 	}
 
-	path := filepath.Join(out, "bench-results.json")
+	path := filepath.Join(out, "bench-results-"+mode+".json")
 	if err := writeJSON(path, rep); err != nil {
 		t.Fatal(err)
 	}
@@ -103,22 +121,28 @@ func TestSummarize(t *testing.T) {
 	runs := func(secs ...float64) []runResult {
 		var rs []runResult
 		for _, s := range secs {
-			rs = append(rs, runResult{Seconds: s, MaxRSSMiB: 10 * s})
+			rs = append(rs, runResult{Seconds: s, MaxRSSMiB: 10 * s, CPUSeconds: s / 2, ServerCPUSeconds: s / 4})
 		}
 		return rs
 	}
 	cr := &caseResult{Unit: "files/s", Files: 1000, Tools: []*toolResult{
 		{Tool: "fsxsync", Status: "ok", Variants: []*variantResult{{Name: "default", Runs: runs(2, 1, 9)}}},
 		{Tool: "floor", Status: "ok", Variants: []*variantResult{{Name: "default", Runs: runs(0.5, 0.5, 0.5)}}},
+		{Tool: "floor-mpu", Status: "ok", Variants: []*variantResult{{Name: "default", Runs: runs(1, 1, 1)}}},
 		{Tool: "s5cmd", Status: "ok", Variants: []*variantResult{
 			{Name: "default", Runs: runs(4, 4, 4)}, {Name: "w32", Runs: runs(3, 4, 1)}}},
 		{Tool: "rclone", Status: "ok", Variants: []*variantResult{{Name: "default", Failed: "boom"}}},
 		{Tool: "aws", Status: "not installed"},
 	}}
 	summarize(cr)
-	fsx, s5, rc := cr.Tools[0], cr.Tools[2], cr.Tools[3]
-	if fsx.MedianSeconds != 2 || fsx.Rate != 500 || fsx.MaxRSSMiB != 90 {
-		t.Errorf("fsxsync: median %v rate %v RSS %v, want 2, 500, 90", fsx.MedianSeconds, fsx.Rate, fsx.MaxRSSMiB)
+	fsx, s5, rc := cr.Tools[0], cr.Tools[3], cr.Tools[4]
+	if fsx.MedianSeconds != 2 || fsx.Rate != 500 || fsx.MaxRSSMiB != 90 || fsx.CPUSeconds != 1 || fsx.ServerCPUSeconds != 0.5 {
+		t.Errorf("fsxsync: median %v rate %v RSS %v CPU %v server CPU %v, want 2, 500, 90, 1, 0.5",
+			fsx.MedianSeconds, fsx.Rate, fsx.MaxRSSMiB, fsx.CPUSeconds, fsx.ServerCPUSeconds)
+	}
+	// The CPU ratio is against floor-mpu when it ran: 1 CPU-s over its 0.5.
+	if cr.FsxsyncPerFloorMPU != 0.5 || cr.FsxsyncCPUPerFloor != 2 {
+		t.Errorf("floor-mpu ratios: rate %v, CPU %v; want 0.5, 2", cr.FsxsyncPerFloorMPU, cr.FsxsyncCPUPerFloor)
 	}
 	if s5.Best != "w32" || s5.MedianSeconds != 3 {
 		t.Errorf("s5cmd: best %q median %v, want w32, 3", s5.Best, s5.MedianSeconds)

@@ -5,6 +5,7 @@
 //
 //	go run ./scripts/bench/compare                     # everything, 3 runs (make bench-compare installs the peers first)
 //	go run ./scripts/bench/compare -quick              # tiny data sets, 1 run: a smoke test of the harness
+//	go run ./scripts/bench/compare -mode https         # versitygw over TLS, every tool verifying a throwaway CA
 //	go run ./scripts/bench/compare -cases upload-10k,noop-10k -tools fsxsync,floor -runs 5
 //
 // Method (see scripts/bench/README.md): the data sets are generated from a fixed seed under the work directory
@@ -29,11 +30,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	engine "github.com/fsxsync/fsxsync/transfer" // fsxsync's defaults; "transfer" is this package's own type
 )
 
 // config is everything a harness run depends on; main fills it from flags, the smoke test by hand.
 type config struct {
 	runs       int
+	mode       string   // "http" or "https": how versitygw serves and every tool connects
 	cases      []string // case ids; empty means all
 	tools      []string // tool names; empty means all
 	quick      bool
@@ -57,13 +61,15 @@ func main() {
 	}
 	cfg := config{progress: os.Stderr}
 	var cases, tools string
+	var modes string
+	flag.StringVar(&modes, "mode", "http", "http, https (versitygw with a throwaway CA every tool trusts) or both, one after the other")
 	flag.IntVar(&cfg.runs, "runs", 3, "timed runs of each tool on each case; the table shows medians (default 1 with -quick)")
 	flag.StringVar(&cases, "cases", "", "comma-separated case ids to run (default all): "+strings.Join(caseIDs(), ","))
 	flag.StringVar(&tools, "tools", "", "comma-separated tools to run (default all): "+strings.Join(allTools, ","))
 	flag.BoolVar(&cfg.quick, "quick", false, "tiny data sets and 1 run: a smoke test of the harness, not a measurement")
 	flag.StringVar(&cfg.workParent, "work", os.TempDir(), "where to make the work directory (data sets, server data); use tmpfs")
 	flag.StringVar(&cfg.outDir, "out", "bench-out", "directory for the per-run logs and the JSON results")
-	flag.StringVar(&cfg.jsonPath, "json", "", "where to write the results as JSON (default OUT/bench-results.json)")
+	flag.StringVar(&cfg.jsonPath, "json", "", "where to write the results as JSON (default OUT/bench-results-MODE.json; with -mode both, -MODE is added)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory instead of removing it at the end")
 	flag.StringVar(&cfg.serverCore, "server-core", "0", "CPU list for versitygw (taskset -c)")
 	flag.StringVar(&cfg.clientCore, "client-core", "1", "CPU list for the tool under test (taskset -c)")
@@ -85,25 +91,50 @@ func main() {
 		cfg.runs = 1
 	}
 	cfg.cases, cfg.tools = splitList(cases), splitList(tools)
-	if cfg.jsonPath == "" {
-		cfg.jsonPath = filepath.Join(cfg.outDir, "bench-results.json")
+	var runModes []string
+	switch modes {
+	case "http", "https":
+		runModes = []string{modes}
+	case "both":
+		runModes = []string{"http", "https"}
+	default:
+		fmt.Fprintf(os.Stderr, "compare: -mode %q: want http, https or both\n", modes)
+		os.Exit(2)
 	}
+	jsonFlag := cfg.jsonPath
 
 	// Ctrl-C cancels the run in flight; deferred cleanups (server, work directory) still happen.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rep, err := run(ctx, cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "compare:", err)
-		os.Exit(1)
+	for i, mode := range runModes {
+		cfg.mode = mode
+		// One JSON file per mode, so that `-mode both` does not overwrite the first with the second.
+		cfg.jsonPath = filepath.Join(cfg.outDir, "bench-results-"+mode+".json")
+		if jsonFlag != "" {
+			cfg.jsonPath = jsonFlag
+			if len(runModes) > 1 {
+				cfg.jsonPath = strings.TrimSuffix(jsonFlag, ".json") + "-" + mode + ".json"
+			}
+		}
+		rep, err := run(ctx, cfg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
+		if i > 0 {
+			fmt.Println()
+		}
+		printTable(os.Stdout, rep)
+		if err := writeJSON(cfg.jsonPath, rep); err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("\nJSON: %s; logs of every run: %s\n", cfg.jsonPath, logDir(cfg))
 	}
-	printTable(os.Stdout, rep)
-	if err := writeJSON(cfg.jsonPath, rep); err != nil {
-		fmt.Fprintln(os.Stderr, "compare:", err)
-		os.Exit(1)
-	}
-	fmt.Printf("\nJSON: %s; logs of every run: %s\n", cfg.jsonPath, filepath.Join(cfg.outDir, "logs"))
 }
+
+// logDir is where a mode's per-run logs go; each mode has its own, since run empties it first.
+func logDir(cfg config) string { return filepath.Join(cfg.outDir, "logs", cfg.mode) }
 
 // benchCase is one row of the table.
 type benchCase struct {
@@ -176,6 +207,12 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.mode == "" {
+		cfg.mode = "http"
+	}
+	if cfg.mode != "http" && cfg.mode != "https" {
+		return nil, fmt.Errorf("mode %q: want http or https", cfg.mode)
+	}
 	if cfg.runs < 1 {
 		return nil, errors.New("-runs must be at least 1")
 	}
@@ -189,9 +226,9 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &harness{cfg: cfg, partSize: 16 << 20, logDir: filepath.Join(cfg.outDir, "logs")}
+	h := &harness{cfg: cfg, partSize: engine.DefaultPartSize, logDir: logDir(cfg)}
 	if cfg.quick {
-		h.partSize = 5 << 20 // so that the quick 8 MiB file still takes the floor's multipart path
+		h.partSize = 5 << 20 // so that the quick 8 MiB file still takes floor-mpu's multipart path and the floor's ranged GETs
 	}
 	_, err = exec.LookPath("taskset")
 	h.pin = err == nil
@@ -216,7 +253,7 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		return nil, fmt.Errorf("building the floor: %v\n%s", err, out)
 	}
 
-	rep := &report{Started: started, Runs: cfg.runs, Quick: cfg.quick, Pinned: h.pin,
+	rep := &report{Started: started, Mode: cfg.mode, Runs: cfg.runs, Quick: cfg.quick, Pinned: h.pin,
 		ServerCore: cfg.serverCore, ClientCore: cfg.clientCore, Machine: machine(),
 		Versions: map[string]string{"versitygw": version("versitygw", cfg.versitygw)}}
 	if !h.pin {
@@ -226,7 +263,7 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		p := installed(h.cfg.paths.path(t))
 		if p == "" {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("%s: not installed (looked at %s; scripts/bench/install-peers.sh installs it)", t, h.cfg.paths.path(t)))
-		} else if t != "floor" {
+		} else if !contains(floors, t) {
 			rep.Versions[t] = version(t, p)
 		}
 	}
@@ -241,7 +278,8 @@ func run(ctx context.Context, cfg config) (*report, error) {
 			generated[c.data.name] = true
 		}
 	}
-	if h.srv, err = startServer(cfg.versitygw, filepath.Join(h.work, "gw"), cfg.serverCore, h.pin); err != nil {
+	fmt.Fprintf(cfg.progress, "versitygw over %s\n", cfg.mode)
+	if h.srv, err = startServer(cfg.versitygw, filepath.Join(h.work, "gw"), cfg.serverCore, h.pin, cfg.mode == "https"); err != nil {
 		return nil, err
 	}
 	defer h.srv.stop()
@@ -275,6 +313,10 @@ func run(ctx context.Context, cfg config) (*report, error) {
 			cr.Tools = append(cr.Tools, tr)
 			if installed(h.cfg.paths.path(tool)) == "" {
 				tr.Status = "not installed"
+				continue
+			}
+			if tool == "floor-mpu" && (c.kind != "upload" || c.data.dirs != 0) {
+				tr.Status = "n/a" // the same as the floor everywhere but on a one-file upload
 				continue
 			}
 			for _, v := range variants(tool, h.cfg.paths, h.srv, h.partSize, h.work) {

@@ -20,6 +20,7 @@ type report struct {
 	Started     time.Time         `json:"started"`
 	Finished    time.Time         `json:"finished"`
 	WallSeconds float64           `json:"wall_seconds"`
+	Mode        string            `json:"mode"` // "http" or "https"
 	Runs        int               `json:"runs"`
 	Quick       bool              `json:"quick"`
 	Pinned      bool              `json:"pinned"`
@@ -41,6 +42,11 @@ type caseResult struct {
 	Tools []*toolResult `json:"tools"`
 	// FsxsyncPerFloor is fsxsync's rate over the floor's: 1 is parity, 0.5 means fsxsync takes twice as long.
 	FsxsyncPerFloor float64 `json:"fsxsync_per_floor,omitempty"`
+	// FsxsyncPerFloorMPU is the same against floor-mpu (one-file uploads only: the floor's multipart variant).
+	FsxsyncPerFloorMPU float64 `json:"fsxsync_per_floor_mpu,omitempty"`
+	// FsxsyncCPUPerFloor is fsxsync's median client CPU seconds over the floor's (floor-mpu's where it ran): the
+	// client work fsxsync adds; 1.25 means a quarter more.
+	FsxsyncCPUPerFloor float64 `json:"fsxsync_cpu_per_floor,omitempty"`
 	// FsxsyncPerBestPeer is fsxsync's rate over the fastest installed peer's; above 1 fsxsync is ahead.
 	FsxsyncPerBestPeer float64 `json:"fsxsync_per_best_peer,omitempty"`
 	BestPeer           string  `json:"best_peer,omitempty"`
@@ -48,13 +54,16 @@ type caseResult struct {
 
 // toolResult is one cell: the tool's best variant (lowest median time) and all its variants.
 type toolResult struct {
-	Tool          string           `json:"tool"`
-	Status        string           `json:"status"` // "ok", "not installed" or "failed"
-	Best          string           `json:"best_variant,omitempty"`
-	MedianSeconds float64          `json:"median_seconds,omitempty"`
-	Rate          float64          `json:"rate,omitempty"`
-	MaxRSSMiB     float64          `json:"max_rss_mib,omitempty"`
-	Variants      []*variantResult `json:"variants,omitempty"`
+	Tool          string  `json:"tool"`
+	Status        string  `json:"status"` // "ok", "not installed", "n/a" (floor-mpu off its row) or "failed"
+	Best          string  `json:"best_variant,omitempty"`
+	MedianSeconds float64 `json:"median_seconds,omitempty"`
+	Rate          float64 `json:"rate,omitempty"`
+	MaxRSSMiB     float64 `json:"max_rss_mib,omitempty"`
+	// CPUSeconds and ServerCPUSeconds are the best variant's medians (see variantResult).
+	CPUSeconds       float64          `json:"median_cpu_seconds,omitempty"`
+	ServerCPUSeconds float64          `json:"median_server_cpu_seconds,omitempty"`
+	Variants         []*variantResult `json:"variants,omitempty"`
 }
 
 type variantResult struct {
@@ -64,7 +73,11 @@ type variantResult struct {
 	MedianSeconds float64     `json:"median_seconds,omitempty"`
 	Rate          float64     `json:"rate,omitempty"`
 	MaxRSSMiB     float64     `json:"max_rss_mib,omitempty"` // the highest of its runs
-	Failed        string      `json:"failed,omitempty"`
+	// CPUSeconds is the median of the runs' client CPU seconds, ServerCPUSeconds of versitygw's during them.
+	// Medians of each on their own, not the CPU of the median-time run: a run's CPU moves less than its time.
+	CPUSeconds       float64 `json:"median_cpu_seconds,omitempty"`
+	ServerCPUSeconds float64 `json:"median_server_cpu_seconds,omitempty"`
+	Failed           string  `json:"failed,omitempty"`
 }
 
 type runResult struct {
@@ -80,7 +93,7 @@ type runResult struct {
 
 // summarize fills in medians, rates, each tool's best variant and fsxsync's ratios.
 func summarize(cr *caseResult) {
-	rates := map[string]float64{}
+	rates, cpus := map[string]float64{}, map[string]float64{}
 	for _, tr := range cr.Tools {
 		if tr.Status != "ok" {
 			continue
@@ -90,12 +103,15 @@ func summarize(cr *caseResult) {
 			if vr.Failed != "" || len(vr.Runs) == 0 {
 				continue
 			}
-			var secs []float64
+			var secs, cpu, srvCPU []float64
 			for _, r := range vr.Runs {
 				secs = append(secs, r.Seconds)
+				cpu = append(cpu, r.CPUSeconds)
+				srvCPU = append(srvCPU, r.ServerCPUSeconds)
 				vr.MaxRSSMiB = math.Max(vr.MaxRSSMiB, r.MaxRSSMiB)
 			}
 			vr.MedianSeconds = median(secs)
+			vr.CPUSeconds, vr.ServerCPUSeconds = median(cpu), median(srvCPU)
 			vr.Rate = cr.rate(vr.MedianSeconds)
 			if best == nil || vr.MedianSeconds < best.MedianSeconds {
 				best = vr
@@ -106,7 +122,9 @@ func summarize(cr *caseResult) {
 			continue
 		}
 		tr.Best, tr.MedianSeconds, tr.Rate, tr.MaxRSSMiB = best.Name, best.MedianSeconds, best.Rate, best.MaxRSSMiB
+		tr.CPUSeconds, tr.ServerCPUSeconds = best.CPUSeconds, best.ServerCPUSeconds
 		rates[tr.Tool] = tr.Rate
+		cpus[tr.Tool] = tr.CPUSeconds
 	}
 	fsx := rates["fsxsync"]
 	if fsx == 0 {
@@ -114,6 +132,17 @@ func summarize(cr *caseResult) {
 	}
 	if f := rates["floor"]; f > 0 {
 		cr.FsxsyncPerFloor = fsx / f
+	}
+	if f := rates["floor-mpu"]; f > 0 {
+		cr.FsxsyncPerFloorMPU = fsx / f
+	}
+	// The client CPU is compared with the floor that does the same kind of requests: floor-mpu where it ran.
+	floorCPU := cpus["floor"]
+	if c := cpus["floor-mpu"]; c > 0 {
+		floorCPU = c
+	}
+	if floorCPU > 0 {
+		cr.FsxsyncCPUPerFloor = cpus["fsxsync"] / floorCPU
 	}
 	for _, p := range peers {
 		if r := rates[p]; r > 0 && (cr.BestPeer == "" || r > rates[cr.BestPeer]) {
@@ -154,7 +183,7 @@ func printTable(w io.Writer, rep *report) {
 	for _, tr := range rep.Cases[0].Tools {
 		tools = append(tools, tr.Tool)
 	}
-	header := append(append([]string{"case"}, tools...), "fsxsync/floor", "fsxsync/best peer")
+	header := append(append([]string{"case"}, tools...), "fsxsync/floor", "fsxsync/best peer", "fsxsync CPU/floor CPU")
 	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(header, " | "), strings.Repeat("---|", len(header)))
 	for _, cr := range rep.Cases {
 		cells := []string{cr.Title}
@@ -171,12 +200,19 @@ func printTable(w io.Writer, rep *report) {
 		if cr.BestPeer != "" {
 			best += " (" + cr.BestPeer + ")"
 		}
-		cells = append(cells, ratio(cr.FsxsyncPerFloor), best)
+		floor := ratio(cr.FsxsyncPerFloor)
+		if cr.FsxsyncPerFloorMPU > 0 {
+			floor += fmt.Sprintf(" (floor-mpu %.2fx)", cr.FsxsyncPerFloorMPU)
+		}
+		cells = append(cells, floor, best, ratio(cr.FsxsyncCPUPerFloor))
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
-	fmt.Fprintf(w, "\nEach cell: rate from the median of %d run(s), median seconds, peak RSS of the tool; [variant] when a"+
+	fmt.Fprintf(w, "\nOver %s. Each cell: rate from the median of %d run(s), median seconds, median CPU seconds of the"+
+		" tool (c) and of versitygw during its runs (s), peak RSS of the tool; [variant] when a"+
 		" peer's best was not its default (w32: --numworkers 32, t32: --transfers 32 --checkers 32, c32:"+
-		" max_concurrent_requests = 32). Ratios are fsxsync's rate over the other's: below 1 fsxsync is slower.\n", rep.Runs)
+		" max_concurrent_requests = 32). Rate ratios are fsxsync's rate over the other's: below 1 fsxsync is slower."+
+		" floor-mpu is the floor's multipart upload (fsxsync's part size and concurrency), on one-file uploads only;"+
+		" the CPU ratio is fsxsync's client CPU over the floor's (floor-mpu's where it ran).\n", strings.ToUpper(rep.Mode), rep.Runs)
 	pin := fmt.Sprintf("versitygw pinned to CPU %s, tools to CPU %s", rep.ServerCore, rep.ClientCore)
 	if !rep.Pinned {
 		pin = "unpinned"
@@ -200,10 +236,14 @@ func printTable(w io.Writer, rep *report) {
 }
 
 func cell(cr *caseResult, tr *toolResult) string {
+	if tr.Status == "n/a" {
+		return "-"
+	}
 	if tr.Status != "ok" {
 		return tr.Status
 	}
-	s := fmt.Sprintf("%s %s, %.2f s, %.0f MiB", commas(tr.Rate), cr.Unit, tr.MedianSeconds, tr.MaxRSSMiB)
+	s := fmt.Sprintf("%s %s, %.2f s, %.2f c + %.2f s CPU-s, %.0f MiB", commas(tr.Rate), cr.Unit, tr.MedianSeconds,
+		tr.CPUSeconds, tr.ServerCPUSeconds, tr.MaxRSSMiB)
 	if tr.Best != "default" {
 		s += " [" + tr.Best + "]"
 	}

@@ -8,6 +8,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	engine "github.com/fsxsync/fsxsync/transfer" // fsxsync's defaults; "transfer" is this package's own type
 )
 
 // transfer is one command to time: which way the data goes, the local directory, and the S3 prefix.
@@ -66,7 +68,10 @@ type toolPaths struct {
 }
 
 // allTools is the order of the table's columns and of the runs within a round.
-var allTools = []string{"fsxsync", "floor", "s5cmd", "rclone", "aws"}
+var allTools = []string{"fsxsync", "floor", "floor-mpu", "s5cmd", "rclone", "aws"}
+
+// floors are the yardsticks: floor-mpu differs from floor only on one-file uploads, and runs only there.
+var floors = []string{"floor", "floor-mpu"}
 
 // peers are the tools fsxsync is compared with (the floor is not a tool anyone runs).
 var peers = []string{"s5cmd", "rclone", "aws"}
@@ -74,13 +79,15 @@ var peers = []string{"s5cmd", "rclone", "aws"}
 // variants returns the configurations of one tool. Every tool gets only what it needs to reach the local server,
 // and the workaround for versitygw ignoring "Expect: 100-Continue" with a capital C (aws-sdk-go v1 clients would
 // otherwise wait 1 s before each PUT body over 2 MiB): s5cmd's --no-verify-ssl, rclone's
-// --expect-continue-timeout 0. aws-cli sends no Expect header that matters here.
+// --expect-continue-timeout 0. aws-cli sends no Expect header that matters here. Over HTTPS s5cmd must verify the
+// server, so it runs without --no-verify-ssl and trusts the CA through AWS_CA_BUNDLE; it may then pay the wait on
+// the parts of a large upload, and nothing short of turning verification off avoids that in s5cmd 2.3.
 func variants(tool string, p toolPaths, srv *server, partSize int64, workDir string) []variant {
 	switch tool {
 	case "fsxsync":
 		// cp for one file, sync for a tree; --no-preflight because the local gateway has no STS for the identity
 		// check (the preflight costs 25-40 ms against a full local setup, see docs/performance.md).
-		return []variant{{tool: "fsxsync", name: "default", args: func(t transfer) []string {
+		return []variant{{tool: "fsxsync", name: "default", env: srv.caEnv(), args: func(t transfer) []string {
 			cmd := "sync"
 			if t.file != "" {
 				cmd = "cp"
@@ -89,22 +96,33 @@ func variants(tool string, p toolPaths, srv *server, partSize int64, workDir str
 			a = append(a, t.srcDst(t.local(), strings.TrimSuffix(t.url(), "/"))...)
 			return append(a, "--endpoint-url", srv.endpoint, "--state-dir", t.stateDir, "--no-preflight")
 		}}}
-	case "floor":
-		// Trees with 32 requests in flight, the parts of one large file with 8: with a single server core, more
-		// parts in flight only queue on it (a 1 GiB upload took 5.5-8 s with 32 or 64 parts in flight, 4.6-5 s
-		// with 4 to 16).
-		return []variant{{tool: "floor", name: "default", args: func(t transfer) []string {
+	case "floor", "floor-mpu":
+		// Trees with 32 requests in flight. One large file: the floor sends it in one PutObject (the least any
+		// client can do, and over HTTPS an UNSIGNED-PAYLOAD stream the server writes straight to its file), while
+		// floor-mpu sends it as fsxsync does by default, a multipart upload of transfer.DefaultPartSize parts with
+		// transfer.DefaultPartConcurrency in flight, so that the server's part assembly (CompleteMultipartUpload
+		// copies every part into the object) is priced separately and not charged to fsxsync. Ranged GETs of a
+		// large download use the same parts and concurrency.
+		return []variant{{tool: tool, name: "default", env: srv.caEnv(), args: func(t transfer) []string {
 			workers := "32"
 			if t.file != "" {
-				workers = "8"
+				workers = itoa(engine.DefaultPartConcurrency)
 			}
-			return []string{p.floor, "-endpoint", srv.endpoint, "-bucket", bucket, "-mode", t.kind,
+			a := []string{p.floor, "-endpoint", srv.endpoint, "-bucket", bucket, "-mode", t.kind,
 				"-dir", t.dir, "-prefix", t.prefix, "-part-size", itoa(partSize), "-workers", workers}
+			if tool == "floor" && t.kind == "upload" && t.file != "" {
+				a = append(a, "-single-put")
+			}
+			return a
 		}}}
 	case "s5cmd":
 		s5 := func(name string, extra ...string) variant {
-			return variant{tool: "s5cmd", name: name, args: func(t transfer) []string {
-				a := append([]string{p.s5cmd, "--endpoint-url", srv.endpoint, "--no-verify-ssl"}, extra...)
+			return variant{tool: "s5cmd", name: name, env: srv.caEnv(), args: func(t transfer) []string {
+				a := []string{p.s5cmd, "--endpoint-url", srv.endpoint}
+				if srv.tls == nil {
+					a = append(a, "--no-verify-ssl") // nothing to verify; see the 100-Continue note above
+				}
+				a = append(a, extra...)
 				switch {
 				case t.file != "":
 					return append(append(a, "cp"), t.srcDst(t.local(), t.url())...)
@@ -144,7 +162,12 @@ func variants(tool string, p toolPaths, srv *server, partSize int64, workDir str
 					cmd = "sync"
 				}
 				a := append([]string{p.rclone, cmd}, t.srcDst(t.local(), remote)...)
-				return append(append(a, "--expect-continue-timeout", "0"), extra...)
+				a = append(a, "--expect-continue-timeout", "0")
+				if srv.tls != nil {
+					// Not AWS_CA_BUNDLE: rclone 1.60 fails outright with it set (see baseEnv).
+					a = append(a, "--ca-cert", srv.tls.caFile)
+				}
+				return append(a, extra...)
 			}}
 		}
 		return []variant{rc("default"), rc("t32", "--transfers", "32", "--checkers", "32")}
@@ -166,7 +189,7 @@ func variants(tool string, p toolPaths, srv *server, partSize int64, workDir str
 				return append(a, "--endpoint-url", srv.endpoint, "--no-progress")
 			}}
 		}
-		return []variant{cli("default"), cli("c32", "AWS_CONFIG_FILE="+conf)}
+		return []variant{cli("default", srv.caEnv()...), cli("c32", append(srv.caEnv(), "AWS_CONFIG_FILE="+conf)...)}
 	}
 	return nil
 }
@@ -176,7 +199,7 @@ func (p toolPaths) path(tool string) string {
 	switch tool {
 	case "fsxsync":
 		return p.fsxsync
-	case "floor":
+	case "floor", "floor-mpu":
 		return p.floor
 	case "s5cmd":
 		return p.s5cmd

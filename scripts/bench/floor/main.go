@@ -8,12 +8,15 @@
 // It does concurrent PutObject/GetObject calls, and for files larger than -part-size a multipart upload or ranged
 // GetObjects whose parts share the same worker pool. It has none of what a real tool needs: no retries, no
 // checksums beyond what S3 requires, no temp files and renames, no metadata, no comparison beyond sizes. Credentials
-// are AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the region AWS_REGION (default us-east-1). It prints one summary
-// line; the orchestrator times the whole process.
+// are AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the region AWS_REGION (default us-east-1); over HTTPS it trusts
+// the CA bundle in AWS_CA_BUNDLE, as the SDK's default configuration would. -single-put sends every file, however
+// large, in one PutObject. It prints one summary line; the orchestrator times the whole process.
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -43,23 +46,29 @@ func main() {
 	// 32: on the 2-core loopback setup 16-32 were fastest for both small files and parts; 64 and more were slower.
 	workers := flag.Int("workers", 32, "requests in flight at once (files or parts)")
 	partSize := flag.Int64("part-size", 16<<20, "files larger than this move in parts of this size")
+	singlePut := flag.Bool("single-put", false, "upload every file in one PutObject, whatever its size (up to S3's 5 GiB)")
 	flag.Parse()
 	if *endpoint == "" || *bucket == "" || *dir == "" || *workers < 1 || *partSize < 5<<20 {
 		flag.Usage()
 		os.Exit(2)
 	}
 
+	client, err := newClient(*endpoint, *workers)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "floor:", err)
+		os.Exit(1)
+	}
 	c := &floor{
-		s3:       newClient(*endpoint, *workers),
-		bucket:   *bucket,
-		dir:      *dir,
-		prefix:   *prefix,
-		workers:  *workers,
-		partSize: *partSize,
+		s3:        client,
+		singlePut: *singlePut,
+		bucket:    *bucket,
+		dir:       *dir,
+		prefix:    *prefix,
+		workers:   *workers,
+		partSize:  *partSize,
 	}
 	start := time.Now()
 	var files, bytes int64
-	var err error
 	ctx := context.Background()
 	switch *mode {
 	case "upload":
@@ -81,11 +90,23 @@ func main() {
 
 // newClient returns an S3 client that does no more than a request needs: one attempt, checksums only where S3
 // requires them, path-style addressing (a loopback endpoint has no bucket DNS names), and a transport that keeps
-// one idle connection for every worker so no request waits for a new TCP connection.
-func newClient(endpoint string, workers int) *s3.Client {
+// one idle connection for every worker so no request waits for a new TCP connection. s3.New does not read
+// AWS_CA_BUNDLE (config.LoadDefaultConfig does, for fsxsync), so the floor adds the bundle to its own transport.
+func newClient(endpoint string, workers int) (*s3.Client, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConns = 2 * workers
 	transport.MaxIdleConnsPerHost = 2 * workers
+	if bundle := os.Getenv("AWS_CA_BUNDLE"); bundle != "" {
+		pem, err := os.ReadFile(bundle)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("AWS_CA_BUNDLE %s: no certificates", bundle)
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
 	region := os.Getenv("AWS_REGION")
 	if region == "" {
 		region = "us-east-1"
@@ -100,16 +121,17 @@ func newClient(endpoint string, workers int) *s3.Client {
 		Retryer:                    aws.NopRetryer{},
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	})
+	}), nil
 }
 
 type floor struct {
-	s3       *s3.Client
-	bucket   string
-	dir      string
-	prefix   string
-	workers  int
-	partSize int64
+	s3        *s3.Client
+	singlePut bool // no multipart uploads
+	bucket    string
+	dir       string
+	prefix    string
+	workers   int
+	partSize  int64
 }
 
 // localFile is a regular file under dir: its key relative to dir ('/'-separated) and its size.
@@ -174,7 +196,7 @@ func (c *floor) upload(ctx context.Context) (files, bytes int64, err error) {
 		files, bytes = files+1, bytes+f.size
 		key := c.prefix + f.rel
 		src := filepath.Join(c.dir, filepath.FromSlash(f.rel))
-		if f.size <= c.partSize {
+		if f.size <= c.partSize || c.singlePut {
 			g.Go(func() error { return c.putObject(gctx, src, key) })
 			continue
 		}
