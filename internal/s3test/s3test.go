@@ -84,7 +84,7 @@ type Server struct {
 
 	extraArgs []string // Options.GatewayArgs
 	posixArgs []string // posix backend options every launch passes (Options.Versioning)
-	ca        *testCA  // Options.TLS; nil for plain HTTP
+	ca        *TestCA  // Options.TLS; nil for plain HTTP
 	cmd       *exec.Cmd
 	exited    chan struct{} // closed once cmd has exited
 	stopOnce  sync.Once
@@ -148,11 +148,11 @@ func StartWith(opts Options) (*Server, error) {
 		s.posixArgs = []string{"--versioning-dir", versions}
 	}
 	if opts.TLS {
-		if s.ca, err = newTestCA(dir); err != nil {
+		if s.ca, err = NewTestCA(dir); err != nil {
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("s3test: making a test CA: %w", err)
 		}
-		s.CAFile = s.ca.caFile
+		s.CAFile = s.ca.CAFile
 	}
 	if s.AccessKey == "" {
 		s.AccessKey = "AK" + randomHex(9)
@@ -202,7 +202,7 @@ func (s *Server) launch(bin string, posixOpts []string) error {
 	scheme := "http"
 	httpClient := &http.Client{Timeout: time.Second}
 	if s.ca != nil {
-		args = append(args, "--cert", s.ca.certFile, "--key", s.ca.keyFile)
+		args = append(args, "--cert", s.ca.CertFile, "--key", s.ca.KeyFile)
 		scheme = "https"
 		httpClient = &http.Client{Timeout: time.Second, Transport: s.ca.httpClient().GetTransport()}
 	}

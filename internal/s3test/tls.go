@@ -19,17 +19,21 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
 
-// testCA is a throwaway certificate authority and the certificate it signed for 127.0.0.1, made fresh for each
-// gateway: HTTPS tests and benchmarks verify the server as real clients do, trusting this CA alone, and never turn
-// verification off.
-type testCA struct {
-	caFile, certFile, keyFile string // PEM files under the server's directory
-	pool                      *x509.CertPool
+// TestCA is a throwaway certificate authority and the certificate it signed for 127.0.0.1, made fresh for each
+// gateway (tests, Go benchmarks, and the bench-compare harness): clients verify the server as they would verify S3,
+// trusting this CA alone (RootCAs, AWS_CA_BUNDLE, rclone's --ca-cert), and never turn verification off.
+type TestCA struct {
+	CAFile, CertFile, KeyFile string         // PEM files: the CA for clients, the certificate and key for versitygw
+	Pool                      *x509.CertPool // the CA, for a Go client's RootCAs
 }
 
-// newTestCA writes a CA certificate (ca.pem) and a server certificate and key for 127.0.0.1 (cert.pem, key.pem)
-// into dir. ECDSA P-256 keeps generation instant and the handshake as cheap as a real S3 endpoint's.
-func newTestCA(dir string) (*testCA, error) {
+// NewTestCA writes a CA certificate (ca.pem) and a server certificate and key for 127.0.0.1 and localhost
+// (cert.pem, key.pem) into dir, creating it. ECDSA P-256 keeps generation instant and the handshake as cheap as a
+// real S3 endpoint's; the bulk of the TLS cost of a transfer is the record cipher, and connections are reused.
+func NewTestCA(dir string) (*TestCA, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("s3test: %w", err)
+	}
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -39,7 +43,7 @@ func newTestCA(dir string) (*testCA, error) {
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: "fsxsync test CA"},
 		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
+		NotAfter:              now.Add(7 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -60,10 +64,12 @@ func newTestCA(dir string) (*testCA, error) {
 		SerialNumber: big.NewInt(2),
 		Subject:      pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
+		NotAfter:     now.Add(7 * 24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		// Clients check the IP SAN: the endpoint is https://127.0.0.1:PORT.
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:    []string{"localhost"},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 	if err != nil {
@@ -73,17 +79,17 @@ func newTestCA(dir string) (*testCA, error) {
 	if err != nil {
 		return nil, err
 	}
-	ca := &testCA{
-		caFile:   filepath.Join(dir, "ca.pem"),
-		certFile: filepath.Join(dir, "cert.pem"),
-		keyFile:  filepath.Join(dir, "key.pem"),
-		pool:     x509.NewCertPool(),
+	ca := &TestCA{
+		CAFile:   filepath.Join(dir, "ca.pem"),
+		CertFile: filepath.Join(dir, "cert.pem"),
+		KeyFile:  filepath.Join(dir, "key.pem"),
+		Pool:     x509.NewCertPool(),
 	}
-	ca.pool.AddCert(caCert)
+	ca.Pool.AddCert(caCert)
 	for _, f := range []struct {
 		path, typ string
 		der       []byte
-	}{{ca.caFile, "CERTIFICATE", caDER}, {ca.certFile, "CERTIFICATE", der}, {ca.keyFile, "EC PRIVATE KEY", keyDER}} {
+	}{{ca.CAFile, "CERTIFICATE", caDER}, {ca.CertFile, "CERTIFICATE", der}, {ca.KeyFile, "EC PRIVATE KEY", keyDER}} {
 		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der}), 0o600); err != nil {
 			return nil, fmt.Errorf("s3test: %w", err)
 		}
@@ -93,11 +99,11 @@ func newTestCA(dir string) (*testCA, error) {
 
 // httpClient is an SDK HTTP client that trusts the test CA (and nothing else): the SDK's default transport
 // otherwise, so that a TLS test measures what a default client does.
-func (ca *testCA) httpClient() *awshttp.BuildableClient {
+func (ca *TestCA) httpClient() *awshttp.BuildableClient {
 	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		if t.TLSClientConfig == nil {
 			t.TLSClientConfig = &tls.Config{}
 		}
-		t.TLSClientConfig.RootCAs = ca.pool
+		t.TLSClientConfig.RootCAs = ca.Pool
 	})
 }

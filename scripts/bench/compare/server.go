@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/fsxsync/fsxsync/internal/s3test"
 )
 
 // region is what the server reports and every tool signs for.
@@ -34,8 +36,8 @@ const bucket = "bench"
 type server struct {
 	endpoint             string
 	accessKey, secretKey string
-	root                 string     // the posix backend's directory: object <bucket>/<key> is the file root/<bucket>/<key>
-	tls                  *serverTLS // nil over plain HTTP
+	root                 string         // the posix backend's directory: object <bucket>/<key> is the file root/<bucket>/<key>
+	tls                  *s3test.TestCA // nil over plain HTTP
 	cmd                  *exec.Cmd
 	exited               chan struct{}
 }
@@ -45,7 +47,7 @@ type server struct {
 // connection after every response, which costs every client a TCP handshake per request (4.4 s instead of 2.7 s
 // for 10,000 small PUTs). The root secret is $FSXSYNC_TEST_ROOT_SECRET when set, so `make test-secrets` also
 // checks that the harness never prints it. With useTLS it serves HTTPS with a certificate from a throwaway CA made
-// under dir (see newServerTLS).
+// under dir (see s3test.NewTestCA).
 func startServer(bin, dir, core string, pin, useTLS bool) (*server, error) {
 	s := &server{accessKey: "AKBENCH" + randomHex(6), secretKey: os.Getenv("FSXSYNC_TEST_ROOT_SECRET"),
 		root: filepath.Join(dir, "root")}
@@ -54,7 +56,7 @@ func startServer(bin, dir, core string, pin, useTLS bool) (*server, error) {
 	}
 	if useTLS {
 		var err error
-		if s.tls, err = newServerTLS(filepath.Join(dir, "tls")); err != nil {
+		if s.tls, err = s3test.NewTestCA(filepath.Join(dir, "tls")); err != nil {
 			return nil, fmt.Errorf("making the throwaway CA: %w", err)
 		}
 	}
@@ -96,7 +98,7 @@ func (s *server) launch(bin, dir, core string, pin bool, posixOpts []string) err
 		"--port", fmt.Sprintf("127.0.0.1:%d", port), "--health", "/health", "--keep-alive", "--quiet"}
 	scheme := "http"
 	if s.tls != nil {
-		args = append(args, "--cert", s.tls.certFile, "--key", s.tls.keyFile)
+		args = append(args, "--cert", s.tls.CertFile, "--key", s.tls.KeyFile)
 		scheme = "https"
 	}
 	args = append(append(append(args, "posix"), posixOpts...), s.root)
@@ -181,7 +183,7 @@ func (s *server) client() *s3.Client {
 func (s *server) httpClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	if s.tls != nil {
-		t.TLSClientConfig = &tls.Config{RootCAs: s.tls.pool}
+		t.TLSClientConfig = &tls.Config{RootCAs: s.tls.Pool}
 	}
 	return &http.Client{Transport: t}
 }
@@ -192,7 +194,7 @@ func (s *server) caEnv() []string {
 	if s.tls == nil {
 		return nil
 	}
-	return []string{"AWS_CA_BUNDLE=" + s.tls.caFile}
+	return []string{"AWS_CA_BUNDLE=" + s.tls.CAFile}
 }
 
 // freePort asks the kernel for a free 127.0.0.1 port. Another process could take it before the gateway binds it;

@@ -165,7 +165,7 @@ func variants(tool string, p toolPaths, srv *server, partSize int64, workDir str
 				a = append(a, "--expect-continue-timeout", "0")
 				if srv.tls != nil {
 					// Not AWS_CA_BUNDLE: rclone 1.60 fails outright with it set (see baseEnv).
-					a = append(a, "--ca-cert", srv.tls.caFile)
+					a = append(a, "--ca-cert", srv.tls.CAFile)
 				}
 				return append(a, extra...)
 			}}
