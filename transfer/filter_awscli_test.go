@@ -563,26 +563,14 @@ func runFsxsyncDryRun(store *s3store.Store, localRoot string, tr awscliTree, c a
 	if err != nil {
 		return nil, err
 	}
-	// The engine's workers write dry-run lines concurrently, so the buffer takes a lock.
-	out := &lockedBuffer{}
+	// The engine writes each dry-run line whole, one at a time, whatever Out is.
+	var out bytes.Buffer
 	_, err = transfer.Run(context.Background(), store, transfer.Options{Src: s, Dst: d, Recursive: true,
-		Delete: c.delete, DryRun: true, Filter: f, Concurrency: 4, Out: out, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Delete: c.delete, DryRun: true, Filter: f, Concurrency: 4, Out: &out, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return nil, err
 	}
-	return parseDryRun(out.buf.Bytes(), "", localRoot, tr)
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	return parseDryRun(out.Bytes(), "", localRoot, tr)
 }
 
 // parseDryRun turns "(dryrun) upload: LOCAL to s3://...", "(dryrun) download: s3://... to LOCAL" and
