@@ -14,7 +14,8 @@ status=0
 # The load test has already run in make test; a small one is enough to see its output here.
 FSXSYNC_LOAD_FILES=2000 FSXSYNC_TEST_ROOT_SECRET=$secret go test -count=1 -v -timeout 15m ./cmd/... ./transfer/ >"$log" 2>&1 || status=$?
 if ((status != 0)); then
-	grep -E -- "--- FAIL|FAIL:|panic:" "$log" | head -20 >&2
+	# A test's own messages come just before its "--- FAIL" line in -v output: show them, not only the verdicts.
+	grep -E -B12 -- "--- FAIL|panic:" "$log" | grep -vE -- "^=== (RUN|PAUSE|CONT)" | head -60 >&2
 	tail -30 "$log" >&2
 	echo "check-secrets: the test suite failed (exit $status)" >&2
 	exit 1

@@ -479,6 +479,20 @@ func ktOpenUploads(t *testing.T, c *s3.Client, bucket, prefix string) []string {
 	return keys
 }
 
+// ktUploadTimes describes the multipart uploads open under prefix with the time the server gives for each.
+func ktUploadTimes(t *testing.T, c *s3.Client, bucket, prefix string) string {
+	t.Helper()
+	out, err := c.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	if err != nil {
+		return fmt.Sprintf("(list multipart uploads: %v)", err)
+	}
+	var parts []string
+	for _, u := range out.Uploads {
+		parts = append(parts, aws.ToString(u.Key)+" at "+aws.ToTime(u.Initiated).UTC().Format(time.RFC3339Nano))
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
 // ktFailedLine matches the per-file failure lines fsxsync writes to stderr: "failed key=KEY op=OP error=ERROR", each
 // value quoted when it holds spaces or quotes.
 var ktFailedLine = regexp.MustCompile(`(?m)^failed key=("(?:[^"\\]|\\.)*"|\S+) op=("(?:[^"\\]|\\.)*"|\S+) error=(.*)$`)
@@ -530,6 +544,9 @@ type ktLeftovers struct {
 	afterRerun []string // the same after the rerun
 	cleaned    int64    // the rerun's report: cleaned_up
 	summary    string   // the rerun's summary line
+	// detail is what a failure message needs to tell a race from a bug: when each leftover began, when the rerun
+	// started, and what the rerun wrote to stderr.
+	detail string
 	// state temp files (.state-*.tmp) in the state directory right after the kill and after the rerun
 	stateAfterKill, stateAfterRerun []string
 }
@@ -610,6 +627,7 @@ func TestKillDuringTransfer(t *testing.T) {
 			proxy.waitIdle(t)
 			n := ktCheckObjects(t, label+", after the kill", ktObjects(t, f.s3, bucket, prefix), src, false)
 			lo := ktLeftovers{label: label, killed: r.killed, afterKill: ktOpenUploads(t, f.s3, bucket, prefix), stateAfterKill: f.ktStateTemps()}
+			initiated := ktUploadTimes(t, f.s3, bucket, prefix)
 			report := filepath.Join(f.dir, fmt.Sprintf("report-up%d.json", i))
 			rr := f.run(t, env, append(args, "--report", report)...)
 			if rr.code != 0 {
@@ -617,7 +635,10 @@ func TestKillDuringTransfer(t *testing.T) {
 			}
 			ktCheckObjects(t, label+", after the rerun", ktObjects(t, f.s3, bucket, prefix), src, true)
 			lo.afterRerun, lo.stateAfterRerun = ktOpenUploads(t, f.s3, bucket, prefix), f.ktStateTemps()
-			lo.cleaned, lo.summary = readReport(t, report).CleanedUp, ktLastLine(rr.stdout)
+			rep := readReport(t, report)
+			lo.cleaned, lo.summary = rep.CleanedUp, ktLastLine(rr.stdout)
+			lo.detail = fmt.Sprintf("uploads after the kill, initiated: %s; the rerun started %s; its stderr:\n%s",
+				initiated, rep.Started.UTC().Format(time.RFC3339Nano), rr.stderr)
 			upLeft = append(upLeft, lo)
 			t.Logf("%s: killed %v after %v; %d/%d objects complete; open multipart uploads %v; state temp files %d; "+
 				"rerun: %s; then open uploads %v, state temp files %d", label, r.killed, r.took.Round(time.Millisecond), n, len(src),
@@ -748,10 +769,10 @@ func ktCheckCleanup(t *testing.T, left []ktLeftovers, what string) {
 	for _, lo := range left {
 		leftSome = leftSome || len(lo.afterKill) > 0
 		if len(lo.afterRerun) > 0 {
-			t.Errorf("%s: %d %s left by the kill are still there after the rerun: %v (rerun: %s)", lo.label, len(lo.afterRerun), what, lo.afterRerun, lo.summary)
+			t.Errorf("%s: %d %s left by the kill are still there after the rerun: %v (rerun: %s)\n%s", lo.label, len(lo.afterRerun), what, lo.afterRerun, lo.summary, lo.detail)
 		}
 		if lo.cleaned != int64(len(lo.afterKill)) {
-			t.Errorf("%s: the kill left %d %s %v, the rerun reports %d cleaned up (%s)", lo.label, len(lo.afterKill), what, lo.afterKill, lo.cleaned, lo.summary)
+			t.Errorf("%s: the kill left %d %s %v, the rerun reports %d cleaned up (%s)\n%s", lo.label, len(lo.afterKill), what, lo.afterKill, lo.cleaned, lo.summary, lo.detail)
 		}
 	}
 	if !leftSome {
