@@ -188,7 +188,7 @@ func NewClient(cfg aws.Config, o ClientOptions) *s3.Client {
 		}
 		reached := &atomic.Bool{}
 		so.Retryer = untilReached{Retryer: so.Retryer, reached: reached, spent: &atomic.Int32{}}
-		so.APIOptions = append(so.APIOptions, markReached(reached))
+		so.APIOptions = append(so.APIOptions, markReached(reached), fastListOption)
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
 		}
