@@ -39,7 +39,9 @@ func fastListOption(stack *middleware.Stack) error {
 }
 
 // fastList decodes a successful ListObjectsV2 response itself and leaves everything else to the SDK's deserializer.
-type fastList struct{ sdk middleware.DeserializeMiddleware }
+type fastList struct {
+	sdk middleware.DeserializeMiddleware
+}
 
 // ID is the SDK deserializer's, whose place fastList takes.
 func (fastList) ID() string { return "OperationDeserializer" }
@@ -101,11 +103,11 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // listPage is the body of a ListObjectsV2 answer: the fields of s3.ListObjectsV2Output that come from the XML.
 type listPage struct {
 	name, prefix, delimiter, continuationToken, nextContinuationToken, startAfter *string
-	maxKeys, keyCount                                                              *int32
-	isTruncated                                                                    *bool
-	encodingType                                                                   s3types.EncodingType
-	contents                                                                       []s3types.Object
-	commonPrefixes                                                                 []s3types.CommonPrefix
+	maxKeys, keyCount                                                             *int32
+	isTruncated                                                                   *bool
+	encodingType                                                                  s3types.EncodingType
+	contents                                                                      []s3types.Object
+	commonPrefixes                                                                []s3types.CommonPrefix
 }
 
 func (p *listPage) fill(o *s3.ListObjectsV2Output) {
