@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -92,6 +93,16 @@ func realMain(args []string) int {
 	defer close(done)
 	go st.watch(sigs, done)
 
+	// FSXSYNC_CPUPROFILE=PATH writes a CPU profile of this run to PATH.PID: a developer's tool for profiling the real
+	// binary under the bench harness, which starts it many times (docs/performance.md, "Client CPU over HTTPS").
+	if path := os.Getenv("FSXSYNC_CPUPROFILE"); path != "" {
+		stop, err := startCPUProfile(fmt.Sprintf("%s.%d", path, os.Getpid()))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fsxsync: FSXSYNC_CPUPROFILE:", err)
+			return exitUsage
+		}
+		defer stop()
+	}
 	app := newApp(st)
 	// The command runs on its own goroutine so that a stop always ends the process: a run blocked in a system call
 	// that no cancellation reaches (an open of a FIFO, a read from a hung NFS or Lustre server) must not outlive the
@@ -396,4 +407,20 @@ func permuteArgs(app *cli.App, args []string) []string {
 		}
 	}
 	return append(out, positional...)
+}
+
+// startCPUProfile starts writing a CPU profile to path; the function it returns stops it and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -123,7 +123,7 @@ func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "BUCKET", "FSXSYNC_STATE_DIR", "AWS_ENDPOINT_URL",
 		"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_IAM", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
 		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_EC2_METADATA_DISABLED", "AWS_CONFIG_FILE",
-		"AWS_SHARED_CREDENTIALS_FILE", "TESTSCRIPT_COMMAND"} {
+		"AWS_SHARED_CREDENTIALS_FILE", "TESTSCRIPT_COMMAND", "FSXSYNC_CPUPROFILE"} {
 		if v := ts.Getenv(k); v != "" {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
