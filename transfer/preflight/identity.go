@@ -168,7 +168,7 @@ func (id Identity) MatchQueue(names ...string) Identity {
 func (id Identity) Describe() string {
 	if id.ARN == "" {
 		// No ARN: STS could not be asked and nothing else named the caller (see Caller.Unverified).
-		return "not known (STS could not be asked)"
+		return "not known: STS could not be asked"
 	}
 	var s string
 	switch id.Kind {

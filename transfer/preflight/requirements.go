@@ -226,6 +226,12 @@ func FixAdvice(id Identity, missing []Requirement) string {
 		fmt.Fprintf(&b, "Attach this policy to IAM role %s, for example with\n", id.RoleName)
 		fmt.Fprintf(&b, "  aws iam put-role-policy --role-name %s --policy-name fsxsync --policy-document file://fsxsync-policy.json\n\n", id.RoleName)
 		writePolicy(&b, missing)
+	case id.ARN == "":
+		// STS could not be asked and nothing else named the caller: say how to find out who it is rather than
+		// print an empty name.
+		b.WriteString("Attach this policy to the IAM user or role these credentials belong to. STS could not be asked who\n")
+		b.WriteString("that is; `aws sts get-caller-identity` with the same credentials, from a host that reaches STS, names it.\n\n")
+		writePolicy(&b, missing)
 	default:
 		fmt.Fprintf(&b, "Attach this policy to the identity %s:\n\n", id.ARN)
 		writePolicy(&b, missing)

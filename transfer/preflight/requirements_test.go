@@ -253,6 +253,12 @@ func TestFixAdvice(t *testing.T) {
 				`        "s3:GetObject"`,
 			},
 			[]string{"S3Access", "pcluster"}},
+		{"unknown caller (STS out of reach, credentials not from an instance role)", Identity{}, []Requirement{put},
+			[]string{
+				"The caller (not known: STS could not be asked) lacks 1 permission:",
+				"Attach this policy to the IAM user or role these credentials belong to. STS could not be asked who",
+			},
+			[]string{"identity :", "identity  "}},
 		{"root", root, []Requirement{put},
 			[]string{"The root user is not limited by IAM policies, so the refusal comes from a bucket policy, a KMS key"},
 			[]string{`"Version"`}},
