@@ -471,10 +471,12 @@ func (h *harness) execute(ctx context.Context, v variant, t transfer, name strin
 	cmd.Env = append(append([]string{}, h.env...), v.env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	serverBefore := h.srv.cpuSeconds()
+	h.srv.resetPeakRSS()
 	start := time.Now()
 	err = cmd.Run()
 	r.Seconds = time.Since(start).Seconds()
 	r.ServerCPUSeconds = h.srv.cpuSeconds() - serverBefore
+	r.ServerMaxRSSMiB = h.srv.peakRSSMiB()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru != nil {
 		r.CPUSeconds = tv(ru.Utime) + tv(ru.Stime)
 		r.MaxRSSMiB = float64(ru.Maxrss) / 1024 // KiB on Linux

@@ -63,6 +63,7 @@ type toolResult struct {
 	// CPUSeconds and ServerCPUSeconds are the best variant's medians (see variantResult).
 	CPUSeconds       float64          `json:"median_cpu_seconds,omitempty"`
 	ServerCPUSeconds float64          `json:"median_server_cpu_seconds,omitempty"`
+	ServerMaxRSSMiB  float64          `json:"server_max_rss_mib,omitempty"` // the best variant's
 	Variants         []*variantResult `json:"variants,omitempty"`
 }
 
@@ -77,6 +78,7 @@ type variantResult struct {
 	// Medians of each on their own, not the CPU of the median-time run: a run's CPU moves less than its time.
 	CPUSeconds       float64 `json:"median_cpu_seconds,omitempty"`
 	ServerCPUSeconds float64 `json:"median_server_cpu_seconds,omitempty"`
+	ServerMaxRSSMiB  float64 `json:"server_max_rss_mib,omitempty"` // the highest of its runs
 	Failed           string  `json:"failed,omitempty"`
 }
 
@@ -85,6 +87,7 @@ type runResult struct {
 	CPUSeconds       float64 `json:"cpu_seconds"`        // the tool's user+system time
 	ServerCPUSeconds float64 `json:"server_cpu_seconds"` // versitygw's user+system time during the run
 	MaxRSSMiB        float64 `json:"max_rss_mib"`
+	ServerMaxRSSMiB  float64 `json:"server_max_rss_mib"` // versitygw's peak RSS during the run
 	Log              string  `json:"log"`
 	Error            string  `json:"error,omitempty"`
 
@@ -109,6 +112,7 @@ func summarize(cr *caseResult) {
 				cpu = append(cpu, r.CPUSeconds)
 				srvCPU = append(srvCPU, r.ServerCPUSeconds)
 				vr.MaxRSSMiB = math.Max(vr.MaxRSSMiB, r.MaxRSSMiB)
+				vr.ServerMaxRSSMiB = math.Max(vr.ServerMaxRSSMiB, r.ServerMaxRSSMiB)
 			}
 			vr.MedianSeconds = median(secs)
 			vr.CPUSeconds, vr.ServerCPUSeconds = median(cpu), median(srvCPU)
@@ -122,7 +126,7 @@ func summarize(cr *caseResult) {
 			continue
 		}
 		tr.Best, tr.MedianSeconds, tr.Rate, tr.MaxRSSMiB = best.Name, best.MedianSeconds, best.Rate, best.MaxRSSMiB
-		tr.CPUSeconds, tr.ServerCPUSeconds = best.CPUSeconds, best.ServerCPUSeconds
+		tr.CPUSeconds, tr.ServerCPUSeconds, tr.ServerMaxRSSMiB = best.CPUSeconds, best.ServerCPUSeconds, best.ServerMaxRSSMiB
 		rates[tr.Tool] = tr.Rate
 		cpus[tr.Tool] = tr.CPUSeconds
 	}
@@ -208,7 +212,7 @@ func printTable(w io.Writer, rep *report) {
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
 	fmt.Fprintf(w, "\nOver %s. Each cell: rate from the median of %d run(s), median seconds, median CPU seconds of the"+
-		" tool (c) and of versitygw during its runs (s), peak RSS of the tool; [variant] when a"+
+		" tool (c) and of versitygw during its runs (s), peak RSS of the tool and (s) of versitygw during its runs; [variant] when a"+
 		" peer's best was not its default (w32: --numworkers 32, t32: --transfers 32 --checkers 32, c32:"+
 		" max_concurrent_requests = 32). Rate ratios are fsxsync's rate over the other's: below 1 fsxsync is slower."+
 		" floor-mpu is the floor's multipart upload (fsxsync's part size and concurrency), on one-file uploads only;"+
@@ -244,6 +248,9 @@ func cell(cr *caseResult, tr *toolResult) string {
 	}
 	s := fmt.Sprintf("%s %s, %.2f s, %.2f c + %.2f s CPU-s, %.0f MiB", commas(tr.Rate), cr.Unit, tr.MedianSeconds,
 		tr.CPUSeconds, tr.ServerCPUSeconds, tr.MaxRSSMiB)
+	if tr.ServerMaxRSSMiB > 0 {
+		s += fmt.Sprintf(" (s %.0f MiB)", tr.ServerMaxRSSMiB)
+	}
 	if tr.Best != "default" {
 		s += " [" + tr.Best + "]"
 	}

@@ -167,6 +167,28 @@ func (s *server) cpuSeconds() float64 {
 	return (ut + st) / clockTicks
 }
 
+// resetPeakRSS starts a new peak-RSS window for the gateway (Linux's clear_refs: writing 5 resets VmHWM to the
+// current RSS), so that peakRSSMiB after a run is that run's peak, not the highest since the gateway started.
+func (s *server) resetPeakRSS() {
+	os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", s.cmd.Process.Pid), []byte("5"), 0)
+}
+
+// peakRSSMiB is the gateway's peak resident set size since the last resetPeakRSS (VmHWM in /proc/PID/status), 0
+// where it cannot be read.
+func (s *server) peakRSSMiB() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kib / 1024
+		}
+	}
+	return 0
+}
+
 // client is an SDK client for the harness's own calls (creating the bucket): static root credentials, path-style.
 func (s *server) client() *s3.Client {
 	return s3.New(s3.Options{
