@@ -54,6 +54,9 @@ type Options struct {
 	// arrayplan.go), and checking each item again would cost a second walk and one HEAD a file. A resumed shard
 	// checks everything again, since its plan may be hours old.
 	TrustManifest bool
+	// PlanEncryption is recorded in the header Plan writes, for run to apply (the engine encrypts nothing itself: the
+	// store sends the headers).
+	PlanEncryption *PlanEncryption
 	// StateFragment, when set, is where RunManifestShard appends the state records of what it moved, for the next
 	// plan to merge into its state file (see statefrag.go).
 	StateFragment string

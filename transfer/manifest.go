@@ -49,6 +49,16 @@ type PlanFlags struct {
 	Compare CompareMode `json:"compare"`
 	Delete  bool        `json:"delete"`
 	Rules   []PlanRule  `json:"rules,omitempty"`
+	// Encryption is the server-side encryption the plan was made with (--sse and its companions), which run applies
+	// to its uploads when it is given none; nil when the plan was made without --sse (or before it was recorded).
+	Encryption *PlanEncryption `json:"encryption,omitempty"`
+}
+
+// PlanEncryption is --sse, --sse-kms-key-id and --bucket-key as plan was given them.
+type PlanEncryption struct {
+	Algorithm string `json:"sse"`
+	KMSKeyID  string `json:"sse_kms_key_id,omitempty"`
+	BucketKey bool   `json:"bucket_key,omitempty"`
 }
 
 // PlanRule is one --include/--exclude as recorded in the header.
@@ -157,7 +167,7 @@ func Plan(ctx context.Context, store ObjectStore, o Options, shards int, dir str
 		return nil, nil, fmt.Errorf("plan: %w", err)
 	}
 	h := &ManifestHeader{Version: ManifestVersion, Source: o.Src.String(), Destination: o.Dst.String(),
-		Created: time.Now().UTC(), Shards: shards, Flags: PlanFlags{Compare: o.Compare, Delete: o.Delete}}
+		Created: time.Now().UTC(), Shards: shards, Flags: PlanFlags{Compare: o.Compare, Delete: o.Delete, Encryption: o.PlanEncryption}}
 	if o.Filter != nil {
 		for _, r := range o.Filter.rules {
 			h.Flags.Rules = append(h.Flags.Rules, PlanRule{Include: r.Include, Pattern: r.Pattern})

@@ -62,7 +62,7 @@ func runPlan(c *cli.Context, o transferOptions, shards int, out string) error {
 	store := s3store.New(s.s3, s.remote.Bucket, s3store.Options{PartSize: o.partSize, PartConcurrency: o.partConcurrency})
 	h, rep, err := transfer.Plan(ctx, store, transfer.Options{Src: s.src, Dst: s.dst, Compare: o.compare, Delete: o.delete,
 		Filter: filter, Concurrency: o.concurrency, Out: o.stdout, Log: o.log, Drain: o.drain,
-		DirMarkers: o.dirMarkers, FollowSymlinks: o.followSymlinks}, shards, out)
+		DirMarkers: o.dirMarkers, FollowSymlinks: o.followSymlinks, PlanEncryption: planEncryption(o.encryption)}, shards, out)
 	if err != nil {
 		return err
 	}

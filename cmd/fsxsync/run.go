@@ -61,6 +61,9 @@ func runShard(c *cli.Context, o transferOptions, dir string) error {
 	}
 	o.log.Info(fmt.Sprintf("shard %d of %d: %s", shard, h.Shards, how))
 	o.src, o.dst, o.recursive, o.compare = h.Source, h.Destination, true, h.Flags.Compare
+	if o.encryption, err = encryptionForRun(o.encryption, h.Flags.Encryption, dir); err != nil {
+		return err
+	}
 	s, err := newSession(ctx, o)
 	if err != nil {
 		return err
@@ -79,4 +82,42 @@ func runShard(c *cli.Context, o transferOptions, dir string) error {
 		ForceArchived: o.forceArchived, RestoreArchived: o.restoreArchived})
 	display.Stop()
 	return finishRun(o, rep, runErr)
+}
+
+// planEncryption is the --sse flags plan records in its manifest, nil without --sse.
+func planEncryption(e s3store.Encryption) *transfer.PlanEncryption {
+	if e == (s3store.Encryption{}) {
+		return nil
+	}
+	return &transfer.PlanEncryption{Algorithm: e.Algorithm, KMSKeyID: e.KMSKeyID, BucketKey: e.BucketKey}
+}
+
+// encryptionForRun is the encryption run's uploads ask for: the plan's, unless run was given --sse flags of its own.
+// Flags that differ from the plan's are refused: a plan made for SSE-KMS under one key must not upload under another
+// by a slip of the sbatch line. A plan without --sse (or made before plans recorded it) takes run's flags, as before.
+func encryptionForRun(given s3store.Encryption, planned *transfer.PlanEncryption, dir string) (s3store.Encryption, error) {
+	if planned == nil {
+		return given, nil
+	}
+	want := s3store.Encryption{Algorithm: planned.Algorithm, KMSKeyID: planned.KMSKeyID, BucketKey: planned.BucketKey}
+	if given == (s3store.Encryption{}) || given == want {
+		return want, nil
+	}
+	return s3store.Encryption{}, transfer.Usagef("the plan in %s was made with %s; run was given %s: give run the same flags, or none to use the plan's",
+		dir, describeEncryption(want), describeEncryption(given))
+}
+
+// describeEncryption writes encryption settings as the flags that give them.
+func describeEncryption(e s3store.Encryption) string {
+	if e.Algorithm == "" {
+		return "no --sse"
+	}
+	s := "--sse " + e.Algorithm
+	if e.KMSKeyID != "" {
+		s += " --sse-kms-key-id " + e.KMSKeyID
+	}
+	if e.BucketKey {
+		s += " --bucket-key"
+	}
+	return s
 }

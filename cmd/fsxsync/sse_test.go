@@ -120,7 +120,8 @@ func TestSSERequiredByBucketPolicy(t *testing.T) {
 		t.Errorf("download: big.dat %d bytes, %v; %d GETs", len(got), err, gets)
 	}
 
-	// cp of one file, and plan then run, carry the flags too; run without them is refused like sync.
+	// cp of one file, and plan then run, carry the flags too: plan records them, run refuses other flags and uses the
+	// plan's when given none.
 	if res := f.run(t, env, append(append([]string{"cp"}, flags...), filepath.Join(src, "big.dat"), dst+"/cp/")...); res.code != exitOK {
 		t.Errorf("cp with --sse: want exit 0; got %s", res)
 	}
@@ -128,18 +129,22 @@ func TestSSERequiredByBucketPolicy(t *testing.T) {
 	if res := f.run(t, env, append(append([]string{"plan", "--shards", "1", "--out", planDir}, flags...), src, dst+"/planned")...); res.code != exitOK {
 		t.Fatalf("plan with --sse: want exit 0; got %s", res)
 	}
-	if res := f.run(t, env, "run", "--shard", "0/1", planDir); res.code != exitDenied {
-		t.Errorf("run without --sse: want exit %d; got %s", exitDenied, res)
+	if res := f.run(t, env, "run", "--shard", "0/1", "--sse", "AES256", planDir); res.code != exitUsage ||
+		!strings.Contains(res.stderr, "was made with --sse aws:kms --sse-kms-key-id "+sseKey+" --bucket-key; run was given --sse AES256") {
+		t.Errorf("run with other --sse flags: want exit %d naming both; got %s", exitUsage, res)
 	}
 	before = len(proxy.Requests())
-	if res := f.run(t, env, append(append([]string{"run", "--shard", "0/1"}, flags...), planDir)...); res.code != exitOK {
-		t.Errorf("run with --sse: want exit 0; got %s", res)
+	if res := f.run(t, env, "run", "--shard", "0/1", "--part-size", "5MiB", planDir); res.code != exitOK {
+		t.Errorf("run without --sse flags, after a plan with them: want exit 0 (the plan's flags); got %s", res)
 	}
 	if creates := sseCreates(proxy.Requests()[before:]); len(creates["CreateMultipartUpload"]) == 0 || len(creates["PutObject"]) == 0 {
 		t.Errorf("run sent %d CreateMultipartUpload and %d PutObject", len(creates["CreateMultipartUpload"]), len(creates["PutObject"]))
 	}
 	if n := countKeys(t, f.s3, bucket, "sse/planned/"); n != 4 {
 		t.Errorf("run stored %d objects, want 4", n)
+	}
+	if res := f.run(t, env, append(append([]string{"run", "--shard", "0/1"}, flags...), planDir)...); res.code != exitOK {
+		t.Errorf("run with the plan's own --sse flags: want exit 0; got %s", res)
 	}
 }
 
