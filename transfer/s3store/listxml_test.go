@@ -179,11 +179,17 @@ func TestFastListTakesS3Shape(t *testing.T) {
 }
 
 // FuzzListV2XML holds fastList to the SDK's decoder: for any body, the same output or an error where the SDK errs.
+// A body parseListV2 refuses goes to the SDK's decoder whole, on both paths (the table test covers that hand-over),
+// so only bodies it takes are decoded both ways: that keeps each input cheap, and the fuzzer's minimizing of new
+// inputs within -fuzztime.
 func FuzzListV2XML(f *testing.F) {
 	f.Add([]byte(awsListExample))
 	f.Add([]byte(`<ListBucketResult><Contents><Key>a&#x41;&#65;</Key><Size>1</Size></Contents></ListBucketResult>`))
 	f.Add([]byte(`<ListBucketResult a='1' b="2"><IsTruncated>1</IsTruncated></ListBucketResult>`))
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if _, err := parseListV2(body); err != nil {
+			return
+		}
 		sameAsSDK(t, body, http.StatusOK)
 	})
 }
