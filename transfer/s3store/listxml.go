@@ -137,27 +137,23 @@ func parseListV2(b []byte) (*listPage, error) {
 		return nil, errNotFast
 	}
 	p := &listPage{}
-	for {
-		name, end, ok := s.tag()
-		if !ok {
-			return nil, errNotFast
-		}
-		if end {
-			if name != "ListBucketResult" {
-				return nil, errNotFast
-			}
-			return p, nil
-		}
-		var err error
+	err := s.children("ListBucketResult", func(name string) (err error) {
 		switch name {
 		case "Contents":
 			var o s3types.Object
-			if err = s.object(&o); err == nil {
+			if err = s.children(name, func(name string) error { return s.objectField(&o, name) }); err == nil {
 				p.contents = append(p.contents, o)
 			}
 		case "CommonPrefixes":
 			var cp s3types.CommonPrefix
-			if err = s.commonPrefix(&cp); err == nil {
+			err = s.children(name, func(name string) (err error) {
+				if name != "Prefix" {
+					return errNotFast
+				}
+				cp.Prefix, err = s.str(name)
+				return err
+			})
+			if err == nil {
 				p.commonPrefixes = append(p.commonPrefixes, cp)
 			}
 		case "Name":
@@ -173,10 +169,9 @@ func parseListV2(b []byte) (*listPage, error) {
 		case "StartAfter":
 			p.startAfter, err = s.str(name)
 		case "EncodingType":
-			var v *string
-			if v, err = s.str(name); err == nil {
-				p.encodingType = s3types.EncodingType(*v)
-			}
+			var v string
+			v, err = s.text(name)
+			p.encodingType = s3types.EncodingType(v)
 		case "MaxKeys":
 			p.maxKeys, err = s.int32(name)
 		case "KeyCount":
@@ -184,135 +179,95 @@ func parseListV2(b []byte) (*listPage, error) {
 		case "IsTruncated":
 			p.isTruncated, err = s.bool(name)
 		default:
-			return nil, errNotFast
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-}
-
-func (s *scanner) object(o *s3types.Object) error {
-	for {
-		name, end, ok := s.tag()
-		if !ok {
 			return errNotFast
 		}
-		if end {
-			if name != "Contents" {
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// objectField reads the child element name of a Contents element into o.
+func (s *scanner) objectField(o *s3types.Object, name string) (err error) {
+	var v string
+	switch name {
+	case "Key":
+		o.Key, err = s.str(name)
+	case "ETag":
+		o.ETag, err = s.str(name)
+	case "Size":
+		if v, err = s.text(name); err == nil {
+			var n int64
+			if n, err = strconv.ParseInt(v, 10, 64); err == nil {
+				o.Size = &n
+			}
+		}
+	case "LastModified":
+		o.LastModified, err = s.time(name)
+	case "StorageClass":
+		v, err = s.text(name)
+		o.StorageClass = s3types.ObjectStorageClass(v)
+	case "ChecksumAlgorithm":
+		if v, err = s.text(name); err == nil {
+			o.ChecksumAlgorithm = append(o.ChecksumAlgorithm, s3types.ChecksumAlgorithm(v))
+		}
+	case "ChecksumType":
+		v, err = s.text(name)
+		o.ChecksumType = s3types.ChecksumType(v)
+	case "Owner":
+		// A repeated element fills the same struct, as the SDK's decoder does.
+		if o.Owner == nil {
+			o.Owner = &s3types.Owner{}
+		}
+		err = s.children(name, func(name string) (err error) {
+			switch name {
+			case "ID":
+				o.Owner.ID, err = s.str(name)
+			case "DisplayName":
+				o.Owner.DisplayName, err = s.str(name)
+			default:
 				return errNotFast
 			}
-			return nil
-		}
-		var err error
-		switch name {
-		case "Key":
-			o.Key, err = s.str(name)
-		case "ETag":
-			o.ETag, err = s.str(name)
-		case "Size":
-			var v string
-			if v, err = s.text(name); err == nil {
-				var n int64
-				if n, err = strconv.ParseInt(v, 10, 64); err == nil {
-					o.Size = &n
-				}
-			}
-		case "LastModified":
-			o.LastModified, err = s.time(name)
-		case "StorageClass":
-			var v string
-			if v, err = s.text(name); err == nil {
-				o.StorageClass = s3types.ObjectStorageClass(v)
-			}
-		case "ChecksumAlgorithm":
-			var v string
-			if v, err = s.text(name); err == nil {
-				o.ChecksumAlgorithm = append(o.ChecksumAlgorithm, s3types.ChecksumAlgorithm(v))
-			}
-		case "ChecksumType":
-			var v string
-			if v, err = s.text(name); err == nil {
-				o.ChecksumType = s3types.ChecksumType(v)
-			}
-		case "Owner":
-			if o.Owner == nil {
-				o.Owner = &s3types.Owner{}
-			}
-			err = s.owner(o.Owner)
-		case "RestoreStatus":
-			if o.RestoreStatus == nil {
-				o.RestoreStatus = &s3types.RestoreStatus{}
-			}
-			err = s.restoreStatus(o.RestoreStatus)
-		default:
-			return errNotFast
-		}
-		if err != nil {
 			return err
+		})
+	case "RestoreStatus":
+		if o.RestoreStatus == nil {
+			o.RestoreStatus = &s3types.RestoreStatus{}
 		}
-	}
-}
-
-func (s *scanner) commonPrefix(cp *s3types.CommonPrefix) error {
-	for {
-		name, end, ok := s.tag()
-		switch {
-		case !ok:
-			return errNotFast
-		case end && name == "CommonPrefixes":
-			return nil
-		case !end && name == "Prefix":
-			v, err := s.str(name)
-			if err != nil {
-				return err
+		err = s.children(name, func(name string) (err error) {
+			switch name {
+			case "IsRestoreInProgress":
+				o.RestoreStatus.IsRestoreInProgress, err = s.bool(name)
+			case "RestoreExpiryDate":
+				o.RestoreStatus.RestoreExpiryDate, err = s.time(name)
+			default:
+				return errNotFast
 			}
-			cp.Prefix = v
-		default:
-			return errNotFast
-		}
-	}
-}
-
-func (s *scanner) owner(o *s3types.Owner) error {
-	for {
-		name, end, ok := s.tag()
-		var err error
-		switch {
-		case !ok:
-			return errNotFast
-		case end && name == "Owner":
-			return nil
-		case !end && name == "ID":
-			o.ID, err = s.str(name)
-		case !end && name == "DisplayName":
-			o.DisplayName, err = s.str(name)
-		default:
-			return errNotFast
-		}
-		if err != nil {
 			return err
-		}
+		})
+	default:
+		return errNotFast
 	}
+	return err
 }
 
-func (s *scanner) restoreStatus(r *s3types.RestoreStatus) error {
+// children reads the child elements of the element parent, whose start tag has been read, up to and including its
+// end tag, calling child with each child's name after its start tag. Anything but child elements and whitespace is
+// errNotFast.
+func (s *scanner) children(parent string, child func(name string) error) error {
 	for {
 		name, end, ok := s.tag()
-		var err error
 		switch {
 		case !ok:
 			return errNotFast
-		case end && name == "RestoreStatus":
+		case end && name == parent:
 			return nil
-		case !end && name == "IsRestoreInProgress":
-			r.IsRestoreInProgress, err = s.bool(name)
-		case !end && name == "RestoreExpiryDate":
-			r.RestoreExpiryDate, err = s.time(name)
-		default:
+		case end:
 			return errNotFast
 		}
-		if err != nil {
+		if err := child(name); err != nil {
 			return err
 		}
 	}
