@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/fsxsync/fsxsync/fsx"
 )
 
 // Count is a number of files and their bytes.
@@ -215,25 +215,17 @@ func (r *Report) WriteJSON(path string) error {
 	if err != nil {
 		return err
 	}
-	// A temp name of its own (created with O_EXCL, so never an existing FIFO that would block the open, nor another
-	// task's temp file), renamed over path: a reader sees the old report or the new one, whole.
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	// fsx's temp file (O_EXCL, so never an existing FIFO that would block the open, nor another task's temp file),
+	// renamed over path: a reader sees the old report or the new one, whole.
+	f, err := fsx.CreateTemp(path)
 	if err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	tmp := f.Name()
-	_, err = f.Write(append(b, '\n'))
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		fsx.Discard(f)
+		return fmt.Errorf("write report: %w", err)
 	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644) // CreateTemp makes it 0600; a report is for whoever reads the job's output
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := fsx.Commit(f, path, fsx.DefaultFileMode(), time.Time{}); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fsxsync/fsxsync/fsx"
 )
 
 // WriteJSON never opens a name it did not create: a FIFO where the old fixed temp name (PATH.tmp) was would have
@@ -39,7 +41,7 @@ func TestWriteJSONOwnTempFile(t *testing.T) {
 	if err != nil || st.Mode().Perm() != 0o644 {
 		t.Errorf("report mode %v, %v; want 0644", st.Mode(), err)
 	}
-	left, _ := filepath.Glob(filepath.Join(dir, ".report.json.*"))
+	left, _ := filepath.Glob(filepath.Join(dir, fsx.TempPrefix+"*"))
 	if len(left) != 0 {
 		t.Errorf("temp files left: %v", left)
 	}
